@@ -1,0 +1,33 @@
+// gnomond's command line (CONTRACT.md).
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace gnomon::daemon {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/gnomon/gnomon.toml";
+
+struct Options {
+  std::string config_path = kDefaultConfigPath;
+  bool no_clock_control = false;  // -x
+  bool debug = false;             // -d
+  bool check_config = false;      // --check-config
+  bool print_config = false;      // --print-config
+  bool query_once = false;        // -Q
+  bool version = false;           // --version
+  bool help = false;              // -h / --help
+  std::string user;               // -u USER: drop privileges to this user
+  bool seccomp = false;           // -F: seccomp allow-list
+  std::string pid_file;           // -P FILE
+};
+
+struct ParsedOptions {
+  std::optional<Options> options;
+  std::string error;  // set when options is empty
+};
+
+ParsedOptions parse_options(int argc, char** argv);
+std::string usage_text();
+
+}  // namespace gnomon::daemon

@@ -1,0 +1,181 @@
+// The reference and the clock discipline (chrony's reference.c): what we are
+// synchronised to, and how the clock is steered towards it.
+//
+// On each update from selection (a new sample of the system peer):
+// - the offset is extrapolated to now; the frequency is blended with the
+//   current one with gain 3s^2/(3s^2 + m^2) (s: our skew, m: the
+//   measurement's), and not updated at all when m > maxupdateskew;
+// - the maxchange guard may refuse the update (and ask the daemon to exit);
+// - the clock is stepped while makestep allows it (|offset| > threshold in
+//   the first `limit` updates, -1 = always), otherwise the offset is slewed
+//   over a time proportional to the offset's std dev and the update interval
+//   (correction time ratio 3), at most at maxslewrate;
+// - our stratum is the source's + 1; root delay and root dispersion come from
+//   the source, and the dispersion grows by (skew + |residual freq| + 1 ppm)
+//   per second afterwards.
+// All clock adjustments go through ClockControl. Every adjustment is also
+// returned as data, so that the caller can rebase whatever holds timestamps.
+//
+// Times: `now` is the controlled clock's reading (ClockControl::now()). The
+// reference works in "cooked" time, the reading minus the slew still pending
+// (what the clock will read once the slew is done); sample times must be in
+// that time scale too (SyncEngine takes care of it).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/clock.hpp"
+#include "lib/config.hpp"
+#include "lib/drift_file.hpp"
+#include "lib/selection.hpp"
+#include "lib/sync_types.hpp"
+#include "lib/time.hpp"
+
+namespace gnomon {
+
+// chrony's `maxchange offset start ignore`.
+struct MaxChangeConfig {
+  double offset_s = 1000.0;  // largest offset accepted
+  int start_updates = 1;     // updates before the check starts
+  int ignore = 0;            // offsets above the limit ignored before exiting (-1 = always ignore)
+};
+
+struct ReferenceOptions {
+  std::optional<MakeStepConfig> makestep = MakeStepConfig{};  // nullopt = never step
+  double maxslewrate_ppm = 83333.333;
+  double maxupdateskew_ppm = 1000.0;
+  double max_clock_error_ppm = 1.0;    // maxclockerror: our clock's own instability
+  double correction_time_ratio = 3.0;  // corrtimeratio
+  double max_drift_ppm = 100000.0;     // |frequency| set on the clock is clamped here
+  std::optional<MaxChangeConfig> maxchange;  // nullopt = no panic guard
+  double log_change_threshold_s = 1.0; // "System clock wrong by" warning above this
+  LocalConfig local;                   // [local] / local stratum N
+  std::int8_t precision = -20;         // log2 s, what we serve
+  double drift_interval_s = 3600.0;    // how often the drift should be saved
+  // Secret that fuzzes our served reference time by up to 1 s (chrony does,
+  // so that it reveals little); 0 = no fuzz.
+  std::uint64_t fuzz_seed = 0;
+};
+
+// What one update did to the clock. Offsets: + = the clock was ahead and was
+// moved back (or is being slewed back).
+struct ClockCorrection {
+  TimePoint when{};              // cooked time just before the change
+  double offset_s = 0.0;         // the offset measured, at `when`
+  double slewed_s = 0.0;         // offset accrued to the slew
+  double stepped_s = 0.0;        // offset removed by a step (0 = none)
+  double dfreq = 0.0;            // change of the frequency correction, s/s (+ = slower)
+  double freq_ppm = 0.0;         // frequency set (ClockControl's sign)
+};
+
+struct ReferenceResult {
+  bool updated = false;          // the reference took the new data
+  bool panic = false;            // maxchange exceeded: the daemon must exit (panic code)
+  ClockCorrection correction;    // valid when updated
+  bool write_drift = false;      // time to save drift() (hourly)
+  std::vector<LogEvent> events;
+};
+
+// chronyc `tracking`, in gnomon's signs (see each field).
+struct TrackingReport {
+  std::uint32_t ref_id = 0;
+  std::optional<std::uint32_t> source_id;  // the system peer (not when LOCL/unsync)
+  std::string source_name;
+  int stratum = 0;
+  TimePoint ref_time{};
+  // How far the clock is ahead of where it should be, s (+ = fast): the
+  // slew still pending. chrony's wire "current correction" is minus this.
+  double system_time_offset_s = 0.0;
+  double last_offset_s = 0.0;    // + = clock was ahead
+  double rms_offset_s = 0.0;
+  double freq_ppm = 0.0;         // + = clock (uncorrected) fast; chronyc "N ppm fast"
+  double resid_freq_ppm = 0.0;
+  double skew_ppm = 0.0;
+  double root_delay_s = 0.0;
+  double root_dispersion_s = 0.0;
+  double last_update_interval_s = 0.0;
+  Leap leap = Leap::Unsynchronised;
+  bool synchronised = false;     // to a real source
+  bool local = false;            // serving the local reference
+};
+
+class Reference {
+ public:
+  Reference(ClockControl& clock, const ReferenceOptions& options);
+
+  void set_options(const ReferenceOptions& options);
+  [[nodiscard]] const ReferenceOptions& options() const { return options_; }
+
+  // Start-up: the frequency and skew from a good drift file (sets the clock's
+  // frequency). Without one, the clock's current frequency is kept.
+  void load_drift(const DriftData& drift);
+  // What to save in the drift file now.
+  [[nodiscard]] DriftData drift() const;
+
+  // Updates the reference with selection's result at `now`.
+  [[nodiscard]] ReferenceResult update(TimePoint now, const ReferenceInput& input);
+  // chrony's REF_SetUnsynchronised.
+  void set_unsynchronised();
+  // The leap vote changed between updates (only used while synchronised).
+  void update_leap(Leap leap);
+  // Selection's verdict: the local reference should be served.
+  void set_local_active(bool active) { local_active_ = active; }
+  // chronyc `makestep`: finish the pending slew with a step now. Returns the
+  // correction made (stepped_s = 0 when nothing was pending).
+  [[nodiscard]] ClockCorrection make_step(TimePoint now);
+  // The clock was changed outside update() (step by `offset`, + = moved
+  // back; dfreq + = slower at cooked time `when`): rebase our reference time.
+  void on_clock_adjusted(TimePoint when, double offset_s, double dfreq);
+
+  // What the NTP server sends now.
+  [[nodiscard]] ServedState served_state(TimePoint now);
+  [[nodiscard]] TrackingReport tracking(TimePoint now);
+
+  [[nodiscard]] bool synchronised() const { return synchronised_; }
+  [[nodiscard]] bool local_active() const { return local_active_; }
+  [[nodiscard]] int updates() const { return updates_; }
+  // Our root distance now (root delay/2 + root dispersion), s.
+  [[nodiscard]] double root_distance_s(TimePoint now);
+
+ private:
+  [[nodiscard]] TimePoint cooked(TimePoint now);
+  [[nodiscard]] double root_dispersion_at(TimePoint cooked_now) const;
+  [[nodiscard]] bool serving_local(TimePoint cooked_now) const;
+  void set_leap(Leap leap);
+  [[nodiscard]] TimePoint fuzz(TimePoint t);
+
+  ClockControl& clock_;
+  ReferenceOptions options_;
+  int step_limit_ = 0;           // makestep updates left (-1 = unlimited)
+  int maxchange_delay_ = 0;
+  int maxchange_ignore_ = 0;
+
+  bool synchronised_ = false;
+  bool local_active_ = false;
+  int updates_ = 0;
+  std::uint64_t fuzz_counter_ = 0;
+  Leap leap_ = Leap::Unsynchronised;
+  int stratum_ = 0;              // ours (source + 1)
+  std::uint32_t ref_id_ = 0;
+  std::optional<std::uint32_t> source_id_;
+  std::string source_name_;
+  TimePoint ref_time_{};         // cooked time of the reference data
+  bool have_ref_time_ = false;
+  double skew_ = 1.0;            // s/s
+  double residual_freq_ = 0.0;   // s/s
+  double root_delay_s_ = 1.0;
+  double root_dispersion_s_ = 1.0;
+  double offset_sd_s_ = 0.0;
+  double frequency_sd_ = 0.0;
+  std::optional<TimePoint> last_update_;
+  double last_update_interval_s_ = 0.0;
+  double last_offset_s_ = 0.0;
+  double avg2_offset_ = 0.0;
+  bool avg2_moving_ = false;
+  double drift_age_s_ = 0.0;
+};
+
+}  // namespace gnomon

@@ -1,0 +1,552 @@
+#include "lib/source_stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+namespace gnomon {
+namespace {
+
+// Ratio between the std dev of the offsets and the spread of peer distances
+// assumed by the weighting (chrony's choice).
+constexpr double kSdToDistanceRatio = 0.7;
+// Bounds of the frequency SD used for the peer dispersion (s/s).
+constexpr double kMinSkew = 1e-12;
+constexpr double kMaxSkew = 1.0;
+
+// P(|T| < t) for Student's t with `dof` degrees of freedom (closed forms for
+// integer dof).
+double t_two_sided_cdf(double t, int dof) {
+  const double theta = std::atan(t / std::sqrt(static_cast<double>(dof)));
+  const double s = std::sin(theta);
+  const double c = std::cos(theta);
+  const double c2 = c * c;
+  if (dof % 2 == 1) {
+    double sum = 0.0;
+    double term = 1.0;
+    for (int k = 0; k <= (dof - 3) / 2; ++k) {
+      if (k > 0) term *= c2 * (2.0 * k) / (2.0 * k + 1.0);
+      sum += term;
+    }
+    if (dof == 1) sum = 0.0;
+    return 2.0 / std::numbers::pi * (theta + s * c * sum);
+  }
+  double sum = 0.0;
+  double term = 1.0;
+  for (int k = 0; k <= (dof - 2) / 2; ++k) {
+    if (k > 0) term *= c2 * (2.0 * k - 1.0) / (2.0 * k);
+    sum += term;
+  }
+  return s * sum;
+}
+
+// One-sided 99.95% quantile of Student's t (chrony's confidence for skew).
+double t_coefficient(int dof) {
+  constexpr int kTable = 2 * kMaxStatsSamples;
+  static const std::array<double, kTable + 1> table = [] {
+    std::array<double, kTable + 1> out{};
+    for (int dof_i = 1; dof_i <= kTable; ++dof_i) {
+      double lo = 0.0;
+      double hi = 1000.0;
+      for (int it = 0; it < 100; ++it) {
+        const double mid = 0.5 * (lo + hi);
+        if (t_two_sided_cdf(mid, dof_i) < 0.999) {
+          lo = mid;
+        } else {
+          hi = mid;
+        }
+      }
+      out[static_cast<std::size_t>(dof_i)] = 0.5 * (lo + hi);
+    }
+    out[0] = out[1];
+    return out;
+  }();
+  return table[static_cast<std::size_t>(std::clamp(dof, 1, kTable))];
+}
+
+// Largest number of sign runs among n residuals that the runs test still
+// rejects at 5% (normal approximation of the runs distribution with equal
+// counts of each sign); 0 for small n, where the test has no power.
+int critical_runs(int n) {
+  if (n < 8) return 0;
+  const double m = 0.5 * n;
+  const double mean = m + 1.0;
+  const double var = m * (m - 1.0) / (2.0 * m - 1.0);
+  return static_cast<int>(std::floor(mean - 1.645 * std::sqrt(var)));
+}
+
+int count_runs(const double* resid, int n) {
+  int runs = 1;
+  for (int i = 1; i < n; ++i) {
+    const bool same = (resid[i - 1] < 0.0 && resid[i] < 0.0) || (resid[i - 1] > 0.0 && resid[i] > 0.0);
+    if (!same) ++runs;
+  }
+  return runs;
+}
+
+double median_of(double* x, int n) {
+  std::sort(x, x + n);
+  if (n % 2 == 1) return x[n / 2];
+  return 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+bool finite_sample(const NtpSample& s) {
+  return std::isfinite(s.offset_s) && std::isfinite(s.peer_delay_s) &&
+         std::isfinite(s.peer_dispersion_s) && std::isfinite(s.root_delay_s) &&
+         std::isfinite(s.root_dispersion_s);
+}
+
+// Seconds from b to a.
+double seconds_between(TimePoint a, TimePoint b) { return (a - b).to_seconds(); }
+
+// The instant `t` as the corrected clock would read it, and the change of an
+// offset measured at t (see SourceStats::on_clock_slewed).
+double rebase_delta_s(TimePoint t, TimePoint when, double offset_s, double dfreq) {
+  return seconds_between(when, t) * dfreq - offset_s;
+}
+
+}  // namespace
+
+SourceStats::SourceStats(const SourceStatsOptions& options) : options_(options) {
+  max_samples_ = options_.max_samples > 0 ? std::clamp(options_.max_samples, 1, kMaxStatsSamples)
+                                          : kMaxStatsSamples;
+  min_samples_ = options_.min_samples > 0 ? std::clamp(options_.min_samples, 1, max_samples_)
+                                          : 1;
+  if (!(options_.local_precision_s > 0.0) || !std::isfinite(options_.local_precision_s)) {
+    options_.local_precision_s = 1e-9;
+  }
+  if (!(options_.kalman_freq_wander >= 0.0) || !std::isfinite(options_.kalman_freq_wander)) {
+    options_.kalman_freq_wander = 1e-18;
+  }
+  reset();
+}
+
+void SourceStats::reset() {
+  n_ = 0;
+  runs_ = 0;
+  newest_ = -1;
+  regression_ok_ = false;
+  best_sample_ = 0;
+  min_delay_ = -1;
+  offset_time_ = TimePoint{};
+  offset_s_ = 0.0;
+  offset_sd_s_ = kWorstCaseStdDevS;
+  freq_ = 0.0;
+  freq_sd_ = kWorstCaseSkew;
+  skew_ = kWorstCaseSkew;
+  std_dev_s_ = kWorstCaseStdDevS;
+  nruns_ = 0;
+  kalman_ = Kalman{};
+}
+
+int SourceStats::ring_index(int i) const {
+  return ((newest_ - n_ + 1 + i) % kRingLen + 2 * kRingLen) % kRingLen;
+}
+
+void SourceStats::find_min_delay() {
+  min_delay_ = -1;
+  for (int i = -runs_; i < n_; ++i) {
+    const int k = ring_index(i);
+    if (min_delay_ < 0 || peer_delays_[static_cast<std::size_t>(k)] <
+                              peer_delays_[static_cast<std::size_t>(min_delay_)]) {
+      min_delay_ = k;
+    }
+  }
+}
+
+double SourceStats::min_round_trip_delay_s() const {
+  if (n_ == 0 || min_delay_ < 0) return std::numeric_limits<double>::infinity();
+  return peer_delays_[static_cast<std::size_t>(min_delay_)];
+}
+
+void SourceStats::add_sample(const NtpSample& sample) {
+  if (!finite_sample(sample)) return;
+
+  if (n_ > 0 && n_ >= max_samples_) {
+    // Drop the oldest sample from the regression window; it stays for the
+    // runs test while there is room.
+    n_ -= 1;
+    runs_ = std::min(runs_ + 1, n_ * (kRunsRatio - 1));
+  }
+  if (n_ > 0 && times_[static_cast<std::size_t>(newest_)] >= sample.time) {
+    reset();  // out of order: the history no longer means anything
+  }
+
+  newest_ = (newest_ + 1) % kRingLen;
+  const auto k = static_cast<std::size_t>(newest_);
+  times_[k] = sample.time;
+  offsets_[k] = sample.offset_s;
+  orig_offsets_[k] = sample.offset_s;
+  peer_delays_[k] = std::max(0.0, sample.peer_delay_s);
+  peer_dispersions_[k] = std::max(0.0, sample.peer_dispersion_s);
+  root_delays_[k] = std::max(0.0, sample.root_delay_s);
+  root_dispersions_[k] = std::max(0.0, sample.root_dispersion_s);
+  ++n_;
+  // runs_ counts older entries still valid in the ring.
+  runs_ = std::min(runs_, kRingLen - n_);
+  find_min_delay();
+
+  regress();
+  update_kalman(sample);
+}
+
+void SourceStats::regress() {
+  constexpr int kMaxAll = kRingLen;
+  double x_all[kMaxAll];
+  double y_all[kMaxAll];
+  double* x = x_all + runs_;  // x[i] for i in [-runs_, n_)
+  double* y = y_all + runs_;
+  double w[kMaxStatsSamples];
+  double dist[kMaxStatsSamples];
+
+  const TimePoint t_newest = times_[static_cast<std::size_t>(newest_)];
+  for (int i = -runs_; i < n_; ++i) {
+    const auto k = static_cast<std::size_t>(ring_index(i));
+    x[i] = seconds_between(times_[k], t_newest);
+    y[i] = offsets_[k];
+  }
+
+  if (n_ < kMinSamplesForRegression) {
+    regression_ok_ = false;
+    freq_sd_ = kWorstCaseSkew;
+    skew_ = kWorstCaseSkew;
+    offset_sd_s_ = kWorstCaseStdDevS;
+    std_dev_s_ = kWorstCaseStdDevS;
+    nruns_ = 0;
+    offset_s_ = offsets_[static_cast<std::size_t>(newest_)];
+    offset_time_ = t_newest;
+    find_best_sample(t_newest);
+    return;
+  }
+
+  // Weights by peer distance: the closest samples count the most.
+  const double precision = options_.local_precision_s;
+  double min_distance = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < n_; ++i) {
+    const auto k = static_cast<std::size_t>(ring_index(i));
+    dist[i] = 0.5 * peer_delays_[k] + peer_dispersions_[k];
+    min_distance = std::min(min_distance, dist[i]);
+  }
+  double sorted[kMaxStatsSamples];
+  std::copy(dist, dist + n_, sorted);
+  const double median_distance = median_of(sorted, n_);
+  double sd = (median_distance - min_distance) / kSdToDistanceRatio;
+  if (sd < precision) {
+    sd = precision;
+  } else if (sd > min_distance) {
+    sd = min_distance;
+  }
+  min_distance += precision;
+  for (int i = 0; i < n_; ++i) {
+    double weight = 1.0;
+    if (dist[i] > min_distance) weight += (dist[i] - min_distance) / sd;
+    w[i] = weight * weight;
+  }
+
+  // Weighted fit over [start, n_); drop the oldest samples while the signs of
+  // the residuals (looking back up to twice as far) show too few runs.
+  int start = 0;
+  double a = 0.0;
+  double b = 0.0;
+  double u = 0.0;
+  double big_v = 0.0;
+  double big_w = 0.0;
+  double resid[kMaxAll];
+  int resid_start = 0;
+  int nruns = 0;
+  for (;;) {
+    double big_u = 0.0;
+    big_w = 0.0;
+    for (int i = start; i < n_; ++i) {
+      big_u += x[i] / w[i];
+      big_w += 1.0 / w[i];
+    }
+    u = big_u / big_w;
+    double p = 0.0;
+    double q = 0.0;
+    big_v = 0.0;
+    for (int i = start; i < n_; ++i) {
+      const double ui = x[i] - u;
+      p += y[i] / w[i];
+      q += y[i] * ui / w[i];
+      big_v += ui * ui / w[i];
+    }
+    b = big_v > 0.0 ? q / big_v : 0.0;
+    a = p / big_w - b * u;
+
+    resid_start = std::max(n_ - (n_ - start) * kRunsRatio, -runs_);
+    for (int i = resid_start; i < n_; ++i) resid[i - resid_start] = y[i] - a - b * x[i];
+    nruns = count_runs(resid, n_ - resid_start);
+
+    if (nruns > critical_runs(n_ - resid_start) || n_ - start <= kMinSamplesForRegression ||
+        n_ - start <= min_samples_) {
+      if (start != resid_start) nruns = count_runs(resid + (start - resid_start), n_ - start);
+      break;
+    }
+    ++start;
+  }
+
+  const int npoints = n_ - start;
+  double ss = 0.0;
+  for (int i = start; i < n_; ++i) {
+    const double r = resid[i - resid_start];
+    ss += r * r / w[i];
+  }
+  ss /= static_cast<double>(npoints - 2);
+  const double sb1 = big_v > 0.0 ? std::sqrt(ss / big_v) : kWorstCaseSkew;
+  const double aa = u * sb1;
+  const double sb0 = std::sqrt(ss / big_w + aa * aa);
+  const double s2 = ss * static_cast<double>(npoints) / big_w;
+
+  if (!std::isfinite(a) || !std::isfinite(b) || !std::isfinite(sb0) || !std::isfinite(sb1)) {
+    // Degenerate data (e.g. identical times after rebasing): keep the worst case.
+    regression_ok_ = false;
+    freq_sd_ = kWorstCaseSkew;
+    skew_ = kWorstCaseSkew;
+    offset_sd_s_ = kWorstCaseStdDevS;
+    std_dev_s_ = kWorstCaseStdDevS;
+    nruns_ = 0;
+    offset_s_ = offsets_[static_cast<std::size_t>(newest_)];
+    offset_time_ = t_newest;
+    find_best_sample(t_newest);
+    return;
+  }
+
+  regression_ok_ = true;
+  freq_ = b;
+  freq_sd_ = std::clamp(sb1, kMinSkew, kMaxSkew);
+  skew_ = std::clamp(sb1 * t_coefficient(npoints - 2), kMinSkew, kMaxSkew);
+  offset_s_ = a;
+  offset_time_ = t_newest;
+  offset_sd_s_ = sb0;
+  std_dev_s_ = std::max(kMinStdDevS, std::sqrt(s2));
+  nruns_ = nruns;
+
+  if (start > 0) {
+    n_ -= start;
+    runs_ = std::min(runs_ + start, n_ * (kRunsRatio - 1));
+    find_min_delay();
+  }
+  find_best_sample(t_newest);
+}
+
+void SourceStats::find_best_sample(TimePoint at) {
+  double best = std::numeric_limits<double>::infinity();
+  best_sample_ = 0;
+  for (int i = 0; i < n_; ++i) {
+    const auto k = static_cast<std::size_t>(ring_index(i));
+    const double elapsed = std::max(0.0, seconds_between(at, times_[k]));
+    const double distance = root_dispersions_[k] + elapsed * skew_ + 0.5 * root_delays_[k];
+    if (distance < best) {
+      best = distance;
+      best_sample_ = i;
+    }
+  }
+}
+
+// --- Kalman filter -----------------------------------------------------------
+
+void SourceStats::update_kalman(const NtpSample& sample) {
+  Kalman& k = kalman_;
+  const double precision = options_.local_precision_s;
+  const double min_delay = std::min(min_round_trip_delay_s(), sample.peer_delay_s);
+  // Offset error of a sample delayed by e above the minimum lies within
+  // +-e/2; uniform when the extra delay is split at random between the two
+  // directions. A floor covers timestamping noise at the minimum delay.
+  const double extra = std::max(0.0, sample.peer_delay_s - min_delay);
+  const double floor_sd = std::max({precision, sample.peer_dispersion_s, 0.01 * min_delay});
+  const double r = floor_sd * floor_sd + extra * extra / 12.0;
+
+  if (!k.initialised) {
+    k.initialised = true;
+    k.time = sample.time;
+    k.offset_s = sample.offset_s;
+    k.freq = regression_ok_ ? freq_ : 0.0;
+    k.p00 = r;
+    k.p01 = 0.0;
+    k.p11 = 1e-6;  // (1000 ppm)^2
+    k.last_update_noise_s = std::sqrt(r);
+    k.delay_rejects_in_row = 0;
+    return;
+  }
+
+  // Predict to the sample time.
+  const double dt = std::max(0.0, seconds_between(sample.time, k.time));
+  const double qf = options_.kalman_freq_wander;
+  const double offset_pred = k.offset_s + k.freq * dt;
+  const double p00 = k.p00 + 2.0 * dt * k.p01 + dt * dt * k.p11 + qf * dt * dt * dt / 3.0;
+  const double p01 = k.p01 + dt * k.p11 + qf * dt * dt / 2.0;
+  const double p11 = k.p11 + qf * dt;
+
+  const double innovation = sample.offset_s - offset_pred;
+  const double s = p00 + r;
+  // Gate: an innovation far outside the predicted spread is a spike (or the
+  // clock moved without notice). Re-seed after a few in a row.
+  if (innovation * innovation > 36.0 * s && k.delay_rejects_in_row < 3) {
+    ++k.delay_rejects_in_row;
+    return;
+  }
+  if (innovation * innovation > 36.0 * s) {
+    k = Kalman{};
+    update_kalman(sample);
+    return;
+  }
+  k.delay_rejects_in_row = 0;
+
+  const double g0 = p00 / s;
+  const double g1 = p01 / s;
+  k.offset_s = offset_pred + g0 * innovation;
+  k.freq = k.freq + g1 * innovation;
+  k.p00 = (1.0 - g0) * p00;
+  k.p01 = (1.0 - g0) * p01;
+  k.p11 = p11 - g1 * p01;
+  if (k.p11 < 0.0) k.p11 = 0.0;
+  k.time = sample.time;
+  k.last_update_noise_s = std::sqrt(r);
+}
+
+// --- Clock changes -----------------------------------------------------------
+
+void SourceStats::on_clock_stepped(Duration offset) {
+  on_clock_slewed(TimePoint{}, offset.to_seconds(), 0.0);
+}
+
+void SourceStats::on_clock_slewed(TimePoint when, double offset_s, double dfreq) {
+  if (!std::isfinite(offset_s) || !std::isfinite(dfreq) || std::fabs(dfreq) >= 0.5) return;
+  const auto rebase_time = [&](TimePoint t, double& offset) {
+    const double delta = rebase_delta_s(t, when, offset_s, dfreq);
+    offset += delta;
+    return t + Duration::from_seconds(delta);
+  };
+  if (n_ > 0) {
+    for (int i = -runs_; i < n_; ++i) {
+      const auto k = static_cast<std::size_t>(ring_index(i));
+      times_[k] = rebase_time(times_[k], offsets_[k]);
+    }
+  }
+  offset_time_ = rebase_time(offset_time_, offset_s_);
+  freq_ = (freq_ - dfreq) / (1.0 - dfreq);
+  if (kalman_.initialised) {
+    kalman_.time = rebase_time(kalman_.time, kalman_.offset_s);
+    kalman_.freq = (kalman_.freq - dfreq) / (1.0 - dfreq);
+  }
+}
+
+void SourceStats::add_dispersion(double dispersion_s) {
+  if (!(dispersion_s > 0.0) || !std::isfinite(dispersion_s)) return;
+  for (int i = 0; i < n_; ++i) {
+    const auto k = static_cast<std::size_t>(ring_index(i));
+    root_dispersions_[k] += dispersion_s;
+    peer_dispersions_[k] += dispersion_s;
+  }
+}
+
+// --- Queries -----------------------------------------------------------------
+
+SourceEstimate SourceStats::regression_estimate() const {
+  SourceEstimate e;
+  e.samples = n_;
+  if (n_ == 0) return e;
+  const auto bk = static_cast<std::size_t>(ring_index(best_sample_));
+  e.ref_time = offset_time_;
+  e.offset_s = offset_s_;
+  e.offset_sd_s = offset_sd_s_;
+  e.frequency = freq_;
+  e.frequency_sd = freq_sd_;
+  e.skew = skew_;
+  e.std_dev_s = std_dev_s_;
+  e.root_delay_s = root_delays_[bk];
+  const double elapsed = seconds_between(offset_time_, times_[bk]);
+  e.root_dispersion_s = root_dispersions_[bk] + skew_ * elapsed + offset_sd_s_;
+  return e;
+}
+
+SourceEstimate SourceStats::kalman_estimate() const {
+  SourceEstimate e = regression_estimate();
+  if (!kalman_.initialised) return e;
+  e.ref_time = kalman_.time;
+  e.offset_s = kalman_.offset_s;
+  e.offset_sd_s = std::sqrt(std::max(0.0, kalman_.p00));
+  e.frequency = kalman_.freq;
+  e.frequency_sd = std::max(kMinSkew, std::sqrt(std::max(0.0, kalman_.p11)));
+  // A bound of the same confidence as the regression's skew.
+  e.skew = std::clamp(3.5 * e.frequency_sd, kMinSkew, kWorstCaseSkew);
+  if (n_ > 0) {
+    const auto bk = static_cast<std::size_t>(ring_index(best_sample_));
+    const double elapsed = std::max(0.0, seconds_between(kalman_.time, times_[bk]));
+    e.root_dispersion_s = root_dispersions_[bk] + e.skew * elapsed + e.offset_sd_s;
+  }
+  return e;
+}
+
+SourceEstimate SourceStats::estimate() const {
+  return options_.estimator == StatsEstimator::Kalman ? kalman_estimate() : regression_estimate();
+}
+
+double SourceStats::predict_offset(TimePoint t) const {
+  if (n_ < kMinSamplesForRegression) {
+    return n_ > 0 ? offsets_[static_cast<std::size_t>(newest_)] : 0.0;
+  }
+  const SourceEstimate e = estimate();
+  return e.offset_s + seconds_between(t, e.ref_time) * e.frequency;
+}
+
+SelectionData SourceStats::selection_data(TimePoint now) const {
+  SelectionData d;
+  d.samples = n_;
+  if (n_ == 0) return d;
+  const auto bk = static_cast<std::size_t>(ring_index(best_sample_));
+  const double elapsed = std::fabs(seconds_between(now, times_[bk]));
+  d.offset_s = offsets_[bk] + elapsed * freq_;
+  d.root_distance_s = 0.5 * root_delays_[bk] + root_dispersions_[bk] + elapsed * skew_;
+  d.lo_limit_s = d.offset_s - d.root_distance_s;
+  d.hi_limit_s = d.offset_s + d.root_distance_s;
+  d.std_dev_s = std_dev_s_;
+  d.first_sample_ago_s = seconds_between(now, times_[static_cast<std::size_t>(ring_index(0))]);
+  d.last_sample_ago_s = seconds_between(now, times_[static_cast<std::size_t>(newest_)]);
+  d.select_ok = regression_ok_;
+  return d;
+}
+
+SourcestatsReport SourceStats::sourcestats_report(TimePoint now) const {
+  SourcestatsReport r;
+  r.samples = n_;
+  r.runs = nruns_;
+  r.frequency_ppm = freq_ * 1e6;
+  r.skew_ppm = skew_ * 1e6;
+  r.std_dev_s = std_dev_s_;
+  if (n_ > 0) {
+    const auto bk = static_cast<std::size_t>(ring_index(best_sample_));
+    r.span_s = std::round(seconds_between(times_[static_cast<std::size_t>(newest_)],
+                                          times_[static_cast<std::size_t>(ring_index(0))]));
+    r.offset_s = offset_s_ + seconds_between(now, offset_time_) * freq_;
+    r.offset_err_s = offset_sd_s_ + seconds_between(now, times_[bk]) * skew_ +
+                     (0.5 * root_delays_[bk] + root_dispersions_[bk]);
+  }
+  return r;
+}
+
+LastSampleReport SourceStats::last_sample_report() const {
+  LastSampleReport r;
+  if (n_ == 0) return r;
+  const auto k = static_cast<std::size_t>(newest_);
+  r.valid = true;
+  r.offset_s = offsets_[k];
+  r.orig_offset_s = orig_offsets_[k];
+  r.error_s = 0.5 * root_delays_[k] + root_dispersions_[k];
+  r.time = times_[k];
+  return r;
+}
+
+bool SourceStats::delay_test_data(TimePoint sample_time, DelayTestData& out) const {
+  if (n_ < 6) return false;
+  out.last_sample_ago_s = seconds_between(sample_time, offset_time_);
+  out.predicted_offset_s = offset_s_ + out.last_sample_ago_s * freq_;
+  out.min_delay_s = min_round_trip_delay_s();
+  out.skew = skew_;
+  out.std_dev_s = std_dev_s_;
+  return true;
+}
+
+}  // namespace gnomon

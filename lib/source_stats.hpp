@@ -1,0 +1,221 @@
+// Per-source sample statistics: the history of accepted measurements of one
+// source and the estimates made from it (chrony's sourcestats).
+//
+// Two estimators run side by side on the same samples:
+// - Regression: chrony's weighted least squares over up to 64 samples, with
+//   weights (1 + (d - dmin)/sd)^2 by peer distance and a runs test that drops
+//   the oldest samples when the residuals show a changed trend. Its numbers
+//   are what `sourcestats`, `sources` and selection report, with chrony's
+//   meaning (frequency, skew, std dev, NP, NR, span).
+// - Kalman: a 2-state (offset, frequency) filter with a frequency random walk,
+//   measurement noise from the delay above the minimum, and a delay filter
+//   that rejects samples delayed by queueing. Its estimate can be used for
+//   steering instead (SourceStatsOptions::estimator).
+//
+// Conventions (lib/sync_types.hpp, lib/clock.hpp):
+// - offset: local clock minus source, + = we are ahead (fast).
+// - frequency: seconds the local clock gains on the source per second of
+//   local time (+ = local clock fast), a plain ratio (1e-6 = 1 ppm).
+// - on_clock_* take corrections as ClockControl does: an offset that was
+//   REMOVED from the clock (+ = the clock was moved back), and a change of the
+//   frequency correction (+ = the clock now runs slower).
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "lib/sync_types.hpp"
+#include "lib/time.hpp"
+
+namespace gnomon {
+
+// Most samples held per source.
+inline constexpr int kMaxStatsSamples = 64;
+// Fewest samples for which a regression is made; also the fewest a source
+// needs to be selectable.
+inline constexpr int kMinSamplesForRegression = 3;
+// Bounds reported when nothing is known: 2000 ppm skew, 4 s std dev.
+inline constexpr double kWorstCaseSkew = 2000e-6;
+inline constexpr double kWorstCaseStdDevS = 4.0;
+// Smallest std dev reported, in s.
+inline constexpr double kMinStdDevS = 1e-9;
+
+enum class StatsEstimator : std::uint8_t {
+  Regression,  // chrony's weighted regression (default: chrony's numbers)
+  Kalman,      // 2-state Kalman filter with delay-based noise
+};
+
+struct SourceStatsOptions {
+  // chrony's minsamples/maxsamples. min_samples <= 0 means chrony's default
+  // (the runs test stops at 3 samples).
+  int min_samples = 0;
+  int max_samples = kMaxStatsSamples;
+  // Precision of our clock readings, s (chrony's LCL_GetSysPrecisionAsQuantum).
+  double local_precision_s = 1e-9;
+  // Which estimate `estimate()` returns for steering and combining.
+  StatsEstimator estimator = StatsEstimator::Regression;
+  // Kalman: frequency random walk, (s/s)^2 per s (1 ppb/s wander = 1e-18).
+  double kalman_freq_wander = 1e-18;
+};
+
+// What the reference/discipline needs of a source (chrony's
+// SST_GetTrackingData), from the chosen estimator.
+struct SourceEstimate {
+  TimePoint ref_time{};            // the instant offset_s refers to
+  double offset_s = 0.0;           // local minus source at ref_time
+  double offset_sd_s = kWorstCaseStdDevS;
+  double frequency = 0.0;          // local gain on the source, s/s
+  double frequency_sd = kWorstCaseSkew;
+  double skew = kWorstCaseSkew;    // error bound of frequency, s/s
+  double root_delay_s = 0.0;       // of the best sample
+  double root_dispersion_s = 0.0;  // of the best sample, grown to ref_time, plus offset_sd_s
+  double std_dev_s = kWorstCaseStdDevS;  // of the offsets around the fit
+  int samples = 0;
+};
+
+// What selection needs (chrony's SST_GetSelectionData), at time `now`.
+struct SelectionData {
+  bool select_ok = false;          // a regression succeeded (>= 3 samples)
+  double offset_s = 0.0;           // best sample extrapolated to now
+  double root_distance_s = 0.0;    // root_delay/2 + root_dispersion + elapsed * skew
+  double lo_limit_s = 0.0;         // offset_s - root_distance_s
+  double hi_limit_s = 0.0;         // offset_s + root_distance_s
+  double std_dev_s = kWorstCaseStdDevS;
+  double first_sample_ago_s = 0.0;
+  double last_sample_ago_s = 0.0;
+  int samples = 0;
+};
+
+// The `sourcestats` row (raw numbers; formatting is elsewhere).
+struct SourcestatsReport {
+  int samples = 0;                 // NP
+  int runs = 0;                    // NR
+  double span_s = 0.0;             // newest minus oldest sample time, rounded
+  double frequency_ppm = 0.0;      // "Frequency": + = local fast of the source
+  double skew_ppm = kWorstCaseSkew * 1e6;  // "Freq Skew"
+  double offset_s = 0.0;           // "Offset": estimate at `now`, + = local ahead
+  double offset_err_s = 0.0;       // estimated error of offset_s
+  double std_dev_s = kWorstCaseStdDevS;    // "Std Dev"
+};
+
+// The "Last sample" of the `sources` row.
+struct LastSampleReport {
+  bool valid = false;              // false: no samples (LastRx shows "-")
+  double offset_s = 0.0;           // adjusted for clock corrections since
+  double orig_offset_s = 0.0;      // as measured
+  double error_s = 0.0;            // root_delay/2 + root_dispersion
+  TimePoint time{};                // when it was taken (local time)
+};
+
+class SourceStats {
+ public:
+  explicit SourceStats(const SourceStatsOptions& options = {});
+
+  // Drops every sample and returns to the worst-case bounds.
+  void reset();
+
+  // Adds one measurement and recomputes the estimates. A sample older than
+  // or as old as the newest held one discards the history first (chrony).
+  // Samples with non-finite fields are dropped.
+  void add_sample(const NtpSample& sample);
+
+  // Rebases samples and estimates after a change of the local clock, so that
+  // predictions stay consistent with the corrected clock:
+  // - stepped: the clock was moved back by `offset` (ClockControl::step_offset).
+  // - slewed/changed at `when`: `offset_s` removed at once (+ = moved back),
+  //   and the frequency correction increased by `dfreq` (+ = now slower).
+  void on_clock_stepped(Duration offset);
+  void on_clock_slewed(TimePoint when, double offset_s, double dfreq);
+
+  // Adds `dispersion_s` to every held sample's dispersion (e.g. an
+  // uncertain step).
+  void add_dispersion(double dispersion_s);
+
+  // --- Queries -------------------------------------------------------------
+  [[nodiscard]] int samples() const { return n_; }
+  // The chosen estimator's estimate (see SourceStatsOptions::estimator).
+  [[nodiscard]] SourceEstimate estimate() const;
+  // Each estimator's estimate, whichever is chosen.
+  [[nodiscard]] SourceEstimate regression_estimate() const;
+  [[nodiscard]] SourceEstimate kalman_estimate() const;
+  // Offset (local minus source) predicted at `t` by the chosen estimator;
+  // with fewer than 3 samples, the newest sample's offset (0 with none).
+  [[nodiscard]] double predict_offset(TimePoint t) const;
+  [[nodiscard]] SelectionData selection_data(TimePoint now) const;
+  [[nodiscard]] SourcestatsReport sourcestats_report(TimePoint now) const;
+  [[nodiscard]] LastSampleReport last_sample_report() const;
+  // Frequency and its error bound for the peer dispersion of the next
+  // sample (chrony's SST_GetFrequencyRange): skew capped at 2000 ppm.
+  [[nodiscard]] double frequency() const { return freq_; }
+  [[nodiscard]] double skew() const { return skew_; }
+  [[nodiscard]] double std_dev_s() const { return std_dev_s_; }
+  // Smallest peer delay held (including samples kept for the runs test);
+  // +infinity with no samples.
+  [[nodiscard]] double min_round_trip_delay_s() const;
+
+  // Inputs of chrony's delay tests B and C (maxdelayratio, maxdelaydevratio).
+  // Available with at least 6 samples.
+  struct DelayTestData {
+    double last_sample_ago_s = 0.0;  // sample time minus the estimate's time
+    double predicted_offset_s = 0.0; // local minus source at the sample time
+    double min_delay_s = 0.0;
+    double skew = 0.0;
+    double std_dev_s = 0.0;
+  };
+  [[nodiscard]] bool delay_test_data(TimePoint sample_time, DelayTestData& out) const;
+
+  [[nodiscard]] const SourceStatsOptions& options() const { return options_; }
+
+ private:
+  // Ring buffers: samples [oldest .. newest]; up to kRunsRatio * 64 times,
+  // offsets and delays are kept so the runs test can look further back.
+  static constexpr int kRunsRatio = 2;
+  static constexpr int kRingLen = kMaxStatsSamples * kRunsRatio;
+
+  struct Kalman {
+    bool initialised = false;
+    TimePoint time{};       // time of the state
+    double offset_s = 0.0;  // local minus source
+    double freq = 0.0;      // s/s
+    double p00 = 0.0, p01 = 0.0, p11 = 0.0;  // covariance
+    double last_update_noise_s = 0.0;
+    int delay_rejects_in_row = 0;
+  };
+
+  [[nodiscard]] int ring_index(int i) const;  // i in [-runs_, n_)
+  void regress();
+  void update_kalman(const NtpSample& sample);
+  void find_min_delay();
+  void find_best_sample(TimePoint at);
+
+  SourceStatsOptions options_;
+  int min_samples_ = kMinSamplesForRegression;
+  int max_samples_ = kMaxStatsSamples;
+
+  int n_ = 0;          // samples in the regression window
+  int runs_ = 0;       // extra older samples kept for the runs test
+  int newest_ = -1;    // ring index of the newest sample
+  std::array<TimePoint, kRingLen> times_{};
+  std::array<double, kRingLen> offsets_{};        // rebased by clock corrections
+  std::array<double, kRingLen> orig_offsets_{};   // as measured
+  std::array<double, kRingLen> peer_delays_{};
+  std::array<double, kRingLen> peer_dispersions_{};
+  std::array<double, kRingLen> root_delays_{};
+  std::array<double, kRingLen> root_dispersions_{};
+
+  bool regression_ok_ = false;
+  int best_sample_ = 0;   // index in [0, n_) of the smallest root distance
+  int min_delay_ = -1;    // ring index of the smallest peer delay
+  TimePoint offset_time_{};
+  double offset_s_ = 0.0;
+  double offset_sd_s_ = kWorstCaseStdDevS;
+  double freq_ = 0.0;
+  double freq_sd_ = kWorstCaseSkew;
+  double skew_ = kWorstCaseSkew;
+  double std_dev_s_ = kWorstCaseStdDevS;
+  int nruns_ = 0;
+
+  Kalman kalman_;
+};
+
+}  // namespace gnomon

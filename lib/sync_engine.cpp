@@ -1,0 +1,658 @@
+#include "lib/sync_engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace gnomon {
+
+namespace {
+
+constexpr int kNoOrphanStratum = 16;
+constexpr int kLoclPoll = 6;
+
+std::uint8_t select_options_of(const SourceConfig& c) {
+  std::uint8_t o = 0;
+  if (c.noselect) o |= kSelectNoselect;
+  if (c.prefer) o |= kSelectPrefer;
+  if (c.require) o |= kSelectRequire;
+  return o;
+}
+
+// Identity of a config entry across reloads: everything but where it was written.
+bool same_entry(const SourceConfig& a, const SourceConfig& b) {
+  SourceConfig x = a;
+  x.origin = b.origin;
+  return x == b;
+}
+
+}  // namespace
+
+EngineOptions EngineOptions::from_config(const Config& config) {
+  EngineOptions o;
+  o.reference.makestep = config.clock.makestep;
+  o.reference.maxslewrate_ppm = config.clock.maxslewrate_ppm;
+  o.reference.maxupdateskew_ppm = config.clock.maxupdateskew_ppm;
+  o.reference.local = config.local;
+  if (std::any_of(config.sources.begin(), config.sources.end(),
+                  [](const SourceConfig& s) { return s.is_local_clock(); }))
+    o.reference.local.enabled = true;
+  o.selection.orphan_stratum =
+      o.reference.local.enabled && o.reference.local.orphan ? o.reference.local.stratum
+                                                            : kNoOrphanStratum;
+  return o;
+}
+
+struct SyncEngine::Impl {
+  struct Member {
+    SourceId id = 0;
+    std::unique_ptr<Source> source;  // null until the name is resolved
+    int unreachable_run = 0;
+    Duration pending_at_tx{};        // slew pending when the last request was sent
+    std::uint32_t our_refid = 0;     // refid of our address towards it (orphan mode)
+    bool bad = false;                // to be replaced (pool members)
+  };
+  struct Entry {
+    EntryId id = 0;
+    SourceConfig config;
+    bool local = false;
+    bool literal = false;            // an IP literal: no DNS
+    std::vector<Member> members;
+    std::optional<TimePoint> resolve_at;  // next DNS query
+    double retry_s = 0.0;
+  };
+
+  Impl(ClockControl& c, const EngineOptions& o)
+      : clock(c), options(o), selection(o.selection), reference(c, o.reference) {}
+
+  ClockControl& clock;
+  EngineOptions options;
+  Selection selection;
+  Reference reference;
+  std::vector<Entry> entries;
+  EntryId next_entry = 1;
+  SourceId next_source = 1;
+  std::optional<SourceId> local_id;  // the LOCL row, when the local reference is enabled
+  bool started = false;
+
+  [[nodiscard]] TimePoint cooked(TimePoint now) { return now - clock.remaining_slew(); }
+
+  [[nodiscard]] bool local_enabled() const {
+    if (options.reference.local.enabled) return true;
+    return std::any_of(entries.begin(), entries.end(), [](const Entry& e) { return e.local; });
+  }
+
+  void sync_local_options() {
+    ReferenceOptions ro = options.reference;
+    SelectionOptions so = options.selection;
+    const bool enabled = local_enabled();
+    ro.local.enabled = enabled;
+    if (enabled && ro.local.orphan) so.orphan_stratum = ro.local.stratum;
+    reference.set_options(ro);
+    selection.set_options(so);
+    if (enabled && !local_id) local_id = next_source++;
+    if (!enabled && local_id) {
+      selection.remove(*local_id);
+      local_id.reset();
+    }
+  }
+
+  [[nodiscard]] std::uint32_t refid_of(const IpAddress& ip) const {
+    if (ip.is_v4()) return ip.v4_host_order();
+    if (options.refid_of) return options.refid_of(ip);
+    return 0;
+  }
+
+  [[nodiscard]] static std::string row_name(const Entry& e, const Member& m) {
+    if (!m.source) return e.config.address;
+    const std::string ip = m.source->remote().ip.to_string();
+    if (ip == e.config.address) return ip;
+    return ip + " (" + e.config.address + ")";
+  }
+
+  Member make_member() {
+    Member m;
+    m.id = next_source++;
+    return m;
+  }
+
+  void attach(Entry& e, Member& m, const IpAddress& ip, TimePoint now) {
+    const SocketAddress remote{ip, e.config.port};
+    if (m.source) {
+      m.source->change_address(now, remote);
+      selection.reset(m.id);
+    } else {
+      SourceOptions so = SourceOptions::from_config(e.config);
+      so.stats = options.stats;
+      m.source = std::make_unique<Source>(remote, so);
+      if (started) m.source->start(now);
+    }
+    m.unreachable_run = 0;
+    m.bad = false;
+  }
+
+  Entry* find_entry(EntryId id) {
+    for (auto& e : entries)
+      if (e.id == id) return &e;
+    return nullptr;
+  }
+
+  Member* find_member(SourceId id, Entry** entry_out = nullptr) {
+    for (auto& e : entries)
+      for (auto& m : e.members)
+        if (m.id == id) {
+          if (entry_out) *entry_out = &e;
+          return &m;
+        }
+    return nullptr;
+  }
+
+  EntryId add(const SourceConfig& config, TimePoint now) {
+    Entry e;
+    e.id = next_entry++;
+    e.config = config;
+    if (config.is_local_clock()) {
+      e.local = true;
+      entries.push_back(std::move(e));
+      sync_local_options();
+      return entries.back().id;
+    }
+    e.members.push_back(make_member());
+    if (auto ip = IpAddress::parse(config.address)) {
+      e.literal = true;
+      attach(e, e.members.front(), *ip, now);
+    } else {
+      e.resolve_at = now;
+      e.retry_s = options.resolve_retry_min_s;
+    }
+    entries.push_back(std::move(e));
+    return entries.back().id;
+  }
+
+  void remove(EntryId id) {
+    auto it = std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.id == id; });
+    if (it == entries.end()) return;
+    for (const auto& m : it->members) selection.remove(m.id);
+    const bool was_local = it->local;
+    entries.erase(it);
+    if (was_local) sync_local_options();
+  }
+
+  // Candidates for selection, at cooked time `cnow`.
+  std::vector<SelectionCandidate> candidates(TimePoint cnow) {
+    std::vector<SelectionCandidate> cands;
+    for (const auto& e : entries) {
+      for (const auto& m : e.members) {
+        if (!m.source) continue;
+        const Source& s = *m.source;
+        SelectionCandidate c;
+        c.id = m.id;
+        c.name = row_name(e, m);
+        c.kind = CandidateKind::Ntp;
+        c.refid = refid_of(s.remote().ip);
+        c.our_refid = m.our_refid;
+        c.options = select_options_of(e.config);
+        c.reach = s.reach();
+        c.reach_size = s.reach_size();
+        c.unreachable_run = m.unreachable_run;
+        c.stratum = s.stratum();
+        c.leap = s.has_status() ? s.leap() : Leap::Unsynchronised;
+        c.data = s.stats().selection_data(cnow);
+        c.estimate = s.stats().estimate();
+        cands.push_back(std::move(c));
+      }
+    }
+    if (local_id) {
+      SelectionCandidate c;
+      c.id = *local_id;
+      c.name = "LOCL";
+      c.kind = CandidateKind::Local;
+      c.refid = kLoclRefid;
+      c.stratum = options.reference.local.stratum;
+      c.leap = Leap::None;
+      cands.push_back(std::move(c));
+    }
+    return cands;
+  }
+
+  // Tells every holder of cooked timestamps about a clock correction.
+  void notify(const ClockCorrection& corr, Actions& a) {
+    for (auto& e : entries)
+      for (auto& m : e.members) {
+        if (!m.source) continue;
+        if (corr.slewed_s != 0.0 || corr.dfreq != 0.0)
+          m.source->on_clock_slewed(corr.when, corr.slewed_s, corr.dfreq);
+        if (corr.stepped_s != 0.0) m.source->on_clock_stepped(Duration::from_seconds(corr.stepped_s));
+      }
+    if (corr.slewed_s != 0.0 || corr.dfreq != 0.0 || corr.stepped_s != 0.0) {
+      ClockEvent ev;
+      ev.stepped = Duration::from_seconds(corr.stepped_s);
+      ev.slewed_s = corr.slewed_s;
+      ev.dfreq = corr.dfreq;
+      a.clock.push_back(ev);
+    }
+  }
+
+  void mark_bad(SourceId id, TimePoint now) {
+    Entry* e = nullptr;
+    Member* m = find_member(id, &e);
+    if (!m || !e || e->config.mode != SourceMode::Pool || m->bad) return;
+    m->bad = true;
+    const TimePoint at = now + Duration::from_seconds(options.pool_replace_delay_s);
+    if (!e->resolve_at || *e->resolve_at > at) e->resolve_at = at;
+    e->retry_s = options.resolve_retry_min_s;
+  }
+
+  void run_selection(TimePoint now, std::optional<SourceId> updated, Actions& a) {
+    const TimePoint cnow = cooked(now);
+    const std::vector<SelectionCandidate> cands = candidates(cnow);
+    SelectionResult res = selection.select(cnow, cands, updated);
+    for (auto& ev : res.events) a.events.push_back(std::move(ev));
+    reference.set_local_active(res.local_active);
+    if (res.unsynchronise) reference.set_unsynchronised();
+    if (res.update_reference) {
+      ReferenceResult rr = reference.update(now, res.reference);
+      for (auto& ev : rr.events) a.events.push_back(std::move(ev));
+      if (rr.panic) a.panic = true;
+      if (rr.updated) notify(rr.correction, a);
+      if (rr.write_drift) a.write_drift = reference.drift();
+    } else if (res.outcome == SelectionOutcome::Selected) {
+      reference.update_leap(res.leap_vote);
+    }
+    for (auto& e : entries)
+      for (auto& m : e.members)
+        if (m.source) m.source->set_sync_peer(res.selected_id == m.id);
+    for (SourceId id : res.bad_sources) mark_bad(id, now);
+  }
+
+  // Timers of sources and DNS retries.
+  void run_timers(TimePoint now, RandomSource& rng, Actions& a) {
+    bool reach_lost = false;
+    for (auto& e : entries) {
+      for (auto& m : e.members) {
+        if (!m.source) continue;
+        Source& s = *m.source;
+        const auto t = s.next_timer();
+        if (!t || *t > now) continue;
+        TimerAction ta = s.handle_timer(now, rng);
+        if (!ta.request) continue;
+        m.pending_at_tx = clock.remaining_slew();
+        a.sends.push_back(SendRequest{m.id, *ta.request, ta.receive_deadline});
+        if (s.reach() == 0) {
+          if (m.unreachable_run < 1000000000) ++m.unreachable_run;
+          reach_lost = true;
+          if (s.reach_size() >= kReachBits) mark_bad(m.id, now);
+        } else {
+          m.unreachable_run = 0;
+        }
+      }
+      if (!e.local && !e.literal && e.resolve_at && *e.resolve_at <= now) {
+        a.resolves.push_back(ResolveRequest{e.id, e.config.address, e.config.port});
+        // Ask again after the back-off if no answer comes.
+        e.resolve_at = now + Duration::from_seconds(e.retry_s);
+        e.retry_s = std::min(e.retry_s * 2.0, options.resolve_retry_max_s);
+      }
+    }
+    if (reach_lost) run_selection(now, std::nullopt, a);
+  }
+
+  [[nodiscard]] std::optional<TimePoint> wakeup() const {
+    std::optional<TimePoint> best;
+    auto consider = [&](std::optional<TimePoint> t) {
+      if (t && (!best || *t < *best)) best = t;
+    };
+    for (const auto& e : entries) {
+      if (!e.local && !e.literal) consider(e.resolve_at);
+      for (const auto& m : e.members)
+        if (m.source && started) consider(m.source->next_timer());
+    }
+    return best;
+  }
+
+  void finish(Actions& a) { a.next_wakeup = wakeup(); }
+};
+
+SyncEngine::SyncEngine(ClockControl& clock, const EngineOptions& options)
+    : impl_(std::make_unique<Impl>(clock, options)) {
+  impl_->sync_local_options();
+}
+
+SyncEngine::~SyncEngine() = default;
+
+EntryId SyncEngine::add_entry(const SourceConfig& config, TimePoint now) {
+  return impl_->add(config, now);
+}
+
+void SyncEngine::remove_entry(EntryId entry, TimePoint now) {
+  static_cast<void>(now);
+  impl_->remove(entry);
+}
+
+ReloadResult SyncEngine::reload(const std::vector<SourceConfig>& sources, TimePoint now) {
+  ReloadResult r;
+  std::vector<bool> wanted_taken(sources.size(), false);
+  std::vector<EntryId> to_remove;
+  for (auto& e : impl_->entries) {
+    bool keep = false;
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      if (!wanted_taken[i] && same_entry(e.config, sources[i])) {
+        wanted_taken[i] = true;
+        e.config.origin = sources[i].origin;
+        keep = true;
+        break;
+      }
+    }
+    if (keep) {
+      r.kept.push_back(e.id);
+    } else {
+      to_remove.push_back(e.id);
+    }
+  }
+  for (EntryId id : to_remove) {
+    impl_->remove(id);
+    r.removed.push_back(id);
+  }
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    if (!wanted_taken[i]) r.added.push_back(impl_->add(sources[i], now));
+  return r;
+}
+
+void SyncEngine::set_options(const EngineOptions& options) {
+  impl_->options = options;
+  impl_->sync_local_options();
+}
+
+void SyncEngine::load_drift(const DriftData& drift) { impl_->reference.load_drift(drift); }
+
+DriftData SyncEngine::drift() const { return impl_->reference.drift(); }
+
+Actions SyncEngine::start(TimePoint now) {
+  Actions a;
+  impl_->started = true;
+  for (auto& e : impl_->entries)
+    for (auto& m : e.members)
+      if (m.source) m.source->start(now);
+  impl_->run_selection(now, std::nullopt, a);
+  for (auto& e : impl_->entries) {
+    if (!e.local && !e.literal && e.resolve_at && *e.resolve_at <= now) {
+      a.resolves.push_back(ResolveRequest{e.id, e.config.address, e.config.port});
+      e.resolve_at = now + Duration::from_seconds(e.retry_s);
+      e.retry_s = std::min(e.retry_s * 2.0, impl_->options.resolve_retry_max_s);
+    }
+  }
+  impl_->finish(a);
+  return a;
+}
+
+Actions SyncEngine::handle_timer(TimePoint now, RandomSource& rng) {
+  Actions a;
+  if (!impl_->started) {
+    impl_->finish(a);
+    return a;
+  }
+  impl_->run_timers(now, rng, a);
+  impl_->finish(a);
+  return a;
+}
+
+Actions SyncEngine::handle_reply(TimePoint now, SourceId source,
+                                 std::span<const std::uint8_t> bytes, ReplyContext ctx) {
+  Actions a;
+  Impl::Member* m = impl_->find_member(source);
+  if (m == nullptr || !m->source) {
+    impl_->finish(a);
+    return a;
+  }
+  // Measure against the cooked clock (what it reads once the slew is done).
+  ctx.rx_time = ctx.rx_time - impl_->clock.remaining_slew();
+  ctx.tx_time = ctx.tx_time - m->pending_at_tx;
+  ServedState ours;
+  if (ctx.our_state == nullptr) {
+    ours = impl_->reference.served_state(now);
+    ctx.our_state = &ours;
+  }
+  const ReplyResult rr = m->source->handle_reply(bytes, ctx);
+  if (rr.disposition != ReplyDisposition::Ignored && ctx.local_refid != 0)
+    m->our_refid = ctx.local_refid;
+  if (m->source->reach() != 0) m->unreachable_run = 0;
+  if (rr.disposition == ReplyDisposition::Accepted) impl_->run_selection(now, source, a);
+  impl_->finish(a);
+  return a;
+}
+
+Actions SyncEngine::on_resolved(EntryId entry, const std::vector<IpAddress>& addresses,
+                                TimePoint now) {
+  Actions a;
+  Impl::Entry* e = impl_->find_entry(entry);
+  if (e == nullptr || e->local || e->literal) {
+    impl_->finish(a);
+    return a;
+  }
+  if (addresses.empty()) {
+    // Failed: the retry is already scheduled by the back-off.
+    impl_->finish(a);
+    return a;
+  }
+  auto in_use = [&](const IpAddress& ip) {
+    for (const auto& m : e->members)
+      if (m.source && !m.bad && m.source->remote().ip == ip) return true;
+    return false;
+  };
+  std::vector<IpAddress> fresh;
+  for (const auto& ip : addresses)
+    if (!in_use(ip) && std::find(fresh.begin(), fresh.end(), ip) == fresh.end()) fresh.push_back(ip);
+  std::size_t next = 0;
+  // Unresolved or bad members first.
+  for (auto& m : e->members) {
+    if (next >= fresh.size()) break;
+    if (!m.source || m.bad) impl_->attach(*e, m, fresh[next++], now);
+  }
+  if (e->config.mode == SourceMode::Pool) {
+    const std::size_t max = static_cast<std::size_t>(std::max(1, e->config.max_sources));
+    while (e->members.size() < max && next < fresh.size()) {
+      e->members.push_back(impl_->make_member());
+      impl_->attach(*e, e->members.back(), fresh[next++], now);
+    }
+  }
+  const bool all_good = std::all_of(e->members.begin(), e->members.end(),
+                                    [](const Impl::Member& m) { return m.source && !m.bad; });
+  if (all_good) {
+    e->resolve_at.reset();
+    e->retry_s = impl_->options.resolve_retry_min_s;
+  }
+  impl_->finish(a);
+  return a;
+}
+
+std::optional<TimePoint> SyncEngine::next_wakeup() const { return impl_->wakeup(); }
+
+Actions SyncEngine::make_step(TimePoint now) {
+  Actions a;
+  const ClockCorrection corr = impl_->reference.make_step(now);
+  if (corr.stepped_s != 0.0) {
+    impl_->notify(corr, a);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "System clock was stepped by %.6f seconds", -corr.stepped_s);
+    a.events.push_back(LogEvent{LogLevel::Warn, buf});
+  }
+  impl_->finish(a);
+  return a;
+}
+
+int SyncEngine::set_online(TimePoint now, bool online, std::optional<IpAddress> address) {
+  int n = 0;
+  for (auto& e : impl_->entries)
+    for (auto& m : e.members) {
+      if (!m.source) continue;
+      if (address && !(m.source->remote().ip == *address)) continue;
+      m.source->set_online(now, online);
+      ++n;
+    }
+  return n;
+}
+
+int SyncEngine::burst(TimePoint now, int good, int total, std::optional<IpAddress> address) {
+  int n = 0;
+  for (auto& e : impl_->entries)
+    for (auto& m : e.members) {
+      if (!m.source) continue;
+      if (address && !(m.source->remote().ip == *address)) continue;
+      m.source->initiate_burst(now, good, total);
+      ++n;
+    }
+  return n;
+}
+
+void SyncEngine::on_clock_stepped(Duration offset) {
+  for (auto& e : impl_->entries)
+    for (auto& m : e.members)
+      if (m.source) m.source->on_clock_stepped(offset);
+  impl_->reference.on_clock_adjusted(TimePoint{}, offset.to_seconds(), 0.0);
+}
+
+ServedState SyncEngine::served_state(TimePoint now) { return impl_->reference.served_state(now); }
+
+TrackingReport SyncEngine::tracking(TimePoint now) { return impl_->reference.tracking(now); }
+
+std::vector<SourceRow> SyncEngine::sources(TimePoint now) {
+  std::vector<SourceRow> rows;
+  const TimePoint cnow = impl_->cooked(now);
+  auto local_row = [&](EntryId entry) {
+    SourceRow r;
+    r.id = *impl_->local_id;
+    r.entry = entry;
+    r.name = "LOCL";
+    r.refid = kLoclRefid;
+    r.mode = SourceRowMode::Local;
+    const SelectInfo* si = impl_->selection.info(r.id);
+    r.status = si ? si->status : SelectStatus::Distant;
+    r.state = source_state_char(r.status);
+    r.stratum = impl_->reference.options().local.stratum;
+    r.poll = kLoclPoll;
+    r.reach = 0377;
+    r.last_rx_ago_s = 0.0;
+    r.last_sample.valid = true;
+    r.last_sample.time = cnow;
+    r.leap = Leap::None;
+    return r;
+  };
+  bool local_shown = false;
+  for (const auto& e : impl_->entries) {
+    if (e.local) {
+      if (impl_->local_id && !local_shown) {
+        rows.push_back(local_row(e.id));
+        local_shown = true;
+      }
+      continue;
+    }
+    for (const auto& m : e.members) {
+      SourceRow r;
+      r.id = m.id;
+      r.entry = e.id;
+      r.name = e.config.address;
+      r.mode = e.config.mode == SourceMode::Peer ? SourceRowMode::Peer : SourceRowMode::Server;
+      r.sel_options = select_options_of(e.config);
+      const SelectInfo* si = impl_->selection.info(m.id);
+      r.status = si ? si->status : SelectStatus::BadStats;
+      r.state = source_state_char(r.status);
+      r.poll = e.config.minpoll;
+      if (m.source) {
+        const Source& s = *m.source;
+        r.address = s.remote();
+        r.refid = impl_->refid_of(s.remote().ip);
+        r.stratum = s.has_status() ? s.stratum() : 0;
+        r.poll = s.poll();
+        r.reach = s.reach();
+        r.opmode = s.mode();
+        if (auto rx = s.last_rx()) r.last_rx_ago_s = (cnow - *rx).to_seconds();
+        r.last_sample = s.stats().last_sample_report();
+        r.leap = s.has_status() ? s.leap() : Leap::Unsynchronised;
+      }
+      rows.push_back(std::move(r));
+    }
+  }
+  if (impl_->local_id && !local_shown) rows.push_back(local_row(0));
+  return rows;
+}
+
+std::vector<SourcestatsRow> SyncEngine::sourcestats(TimePoint now) {
+  std::vector<SourcestatsRow> rows;
+  const TimePoint cnow = impl_->cooked(now);
+  for (const SourceRow& sr : sources(now)) {
+    SourcestatsRow r;
+    r.id = sr.id;
+    r.name = sr.name;
+    r.address = sr.address;
+    r.refid = sr.refid;
+    if (sr.mode != SourceRowMode::Local) {
+      Impl::Member* m = impl_->find_member(sr.id);
+      if (m && m->source) r.stats = m->source->stats().sourcestats_report(cnow);
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::vector<SelectdataRow> SyncEngine::selectdata(TimePoint now) {
+  std::vector<SelectdataRow> rows;
+  for (const SourceRow& sr : sources(now)) {
+    SelectdataRow r;
+    r.id = sr.id;
+    r.name = sr.name;
+    r.address = sr.address;
+    r.refid = sr.refid;
+    r.mode = sr.mode;
+    if (const SelectInfo* si = impl_->selection.info(sr.id)) r.info = *si;
+    r.info.status = sr.status;
+    r.info.conf_options = sr.sel_options;
+    r.info.eff_options = sr.sel_options;
+    r.state_letter = select_status_letter(sr.status);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::optional<NtpDataReport> SyncEngine::ntpdata(const IpAddress& address) const {
+  for (const auto& e : impl_->entries)
+    for (const auto& m : e.members)
+      if (m.source && m.source->remote().ip == address) return m.source->ntp_data();
+  return std::nullopt;
+}
+
+ActivityReport SyncEngine::activity() const {
+  ActivityReport r;
+  for (const auto& e : impl_->entries)
+    for (const auto& m : e.members) {
+      if (!m.source) {
+        ++r.unresolved;
+        continue;
+      }
+      switch (m.source->mode()) {
+        case SourceOpMode::Online: ++r.online; break;
+        case SourceOpMode::Offline:
+        case SourceOpMode::Denied: ++r.offline; break;
+        case SourceOpMode::BurstWasOnline: ++r.burst_online; break;
+        case SourceOpMode::BurstWasOffline: ++r.burst_offline; break;
+      }
+    }
+  return r;
+}
+
+std::optional<SourceId> SyncEngine::selected_source() const { return impl_->selection.selected_id(); }
+
+bool SyncEngine::synchronised() const { return impl_->reference.synchronised(); }
+
+bool SyncEngine::local_active() const { return impl_->reference.local_active(); }
+
+const Source* SyncEngine::source(SourceId id) const {
+  for (const auto& e : impl_->entries)
+    for (const auto& m : e.members)
+      if (m.id == id) return m.source.get();
+  return nullptr;
+}
+
+const Reference& SyncEngine::reference() const { return impl_->reference; }
+
+const Selection& SyncEngine::selection() const { return impl_->selection; }
+
+}  // namespace gnomon

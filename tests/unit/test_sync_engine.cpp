@@ -1,0 +1,450 @@
+// SyncEngine end to end with a FakeClock and simulated servers: sync, steps,
+// falsetickers, LOCL fallback and return, reload, DNS, -x and the panic guard.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include "lib/noop_clock.hpp"
+#include "lib/sim/fake_clock.hpp"
+#include "lib/packet.hpp"
+#include "lib/sync_engine.hpp"
+
+using namespace gnomon;
+
+namespace {
+
+class TestRng final : public RandomSource {
+ public:
+  void fill(std::span<std::uint8_t> out) override {
+    for (auto& b : out) {
+      state_ ^= state_ << 13;
+      state_ ^= state_ >> 7;
+      state_ ^= state_ << 17;
+      b = static_cast<std::uint8_t>(state_);
+    }
+  }
+
+ private:
+  std::uint64_t state_ = 0x9E3779B97F4A7C15ULL;
+};
+
+SocketAddress addr(const char* ip, std::uint16_t port = 123) {
+  return SocketAddress{*IpAddress::parse(ip), port};
+}
+
+// A minimal NTP server on true time plus a fixed offset (a falseticker is one
+// with a large offset), answering with packet.hpp's codec.
+struct UpstreamConfig {
+  int stratum = 1;
+  double offset_s = 0.0;
+  double root_delay_s = 0.0;
+  double root_dispersion_s = 10e-6;
+  Leap leap = Leap::None;
+};
+
+class TestServer {
+ public:
+  TestServer(const UpstreamConfig& c, SocketAddress a) : config_(c), address_(a) {}
+  const SocketAddress& address() const { return address_; }
+  TimePoint clock_at(double t_s) const {
+    return sim::kSimEpoch + Duration::from_seconds(t_s + config_.offset_s);
+  }
+  // Request delivered at true time t_s; the reply leaves 5 us later.
+  std::optional<std::pair<double, std::vector<std::uint8_t>>> handle(
+      double t_s, std::span<const std::uint8_t> request) const {
+    if (request.size() < kNtpHeaderLen) return std::nullopt;
+    const NtpHeader req = decode_header(request.first<kNtpHeaderLen>());
+    if (req.mode != NtpMode::Client) return std::nullopt;
+    NtpHeader h;
+    h.leap = config_.leap;
+    h.version = req.version;
+    h.mode = NtpMode::Server;
+    h.stratum = static_cast<std::uint8_t>(config_.stratum);
+    h.poll = req.poll;
+    h.precision = -23;
+    h.root_delay = NtpShort::from_seconds(config_.root_delay_s);
+    h.root_dispersion = NtpShort::from_seconds(config_.root_dispersion_s);
+    h.reference_id = 0x47505300u;
+    h.reference_ts = NtpTimestamp::from_time(clock_at(t_s) - Duration::seconds(8));
+    h.origin_ts = req.transmit_ts;
+    h.receive_ts = NtpTimestamp::from_time(clock_at(t_s));
+    const double send_s = t_s + 5e-6;
+    h.transmit_ts = NtpTimestamp::from_time(clock_at(send_s));
+    std::vector<std::uint8_t> out(kNtpHeaderLen);
+    encode_header(h, std::span<std::uint8_t, kNtpHeaderLen>(out.data(), kNtpHeaderLen));
+    return std::make_pair(send_s, std::move(out));
+  }
+
+ private:
+  UpstreamConfig config_;
+  SocketAddress address_;
+};
+
+SourceConfig server_config(const std::string& address, bool iburst = true) {
+  SourceConfig c;
+  c.address = address;
+  c.iburst = iburst;
+  c.minpoll = 4;
+  c.maxpoll = 6;
+  return c;
+}
+
+// Drives a SyncEngine over a FakeClock, with servers reached over a network
+// of fixed delay that can be switched off.
+struct Harness {
+  sim::FakeClock fake;
+  ClockControl* clock;
+  SyncEngine engine;
+  std::vector<TestServer> servers;
+  struct InFlight {
+    double arrive_s;
+    SourceId id;
+    std::vector<std::uint8_t> bytes;
+    TimePoint tx;
+  };
+  std::deque<InFlight> flight;
+  TestRng rng;
+  double delay_s = 200e-6;
+  bool network_up = true;
+  SocketAddress client = addr("127.0.0.99", 40000);
+  std::vector<LogEvent> events;
+  std::vector<ClockEvent> clock_events;
+  std::vector<ResolveRequest> resolves;
+  bool panic = false;
+
+  Harness(const sim::FakeClockConfig& fc, const EngineOptions& eo, ClockControl* control = nullptr)
+      : fake(fc), clock(control ? control : &fake), engine(*clock, eo) {}
+
+  void add_server(const char* ip, const UpstreamConfig& sc) {
+    servers.emplace_back(sc, addr(ip));
+  }
+
+  TestServer* server_at(const SocketAddress& a) {
+    for (auto& s : servers)
+      if (s.address() == a) return &s;
+    return nullptr;
+  }
+
+  void take(Actions a) {
+    const double t = fake.true_time_s();
+    for (auto& e : a.events) events.push_back(e);
+    for (auto& c : a.clock) clock_events.push_back(c);
+    for (auto& r : a.resolves) resolves.push_back(r);
+    if (a.panic) panic = true;
+    for (const SendRequest& s : a.sends) {
+      TestServer* srv = server_at(s.request.to);
+      if (!srv || !network_up) continue;
+      auto rep = srv->handle(t + delay_s, s.request.data());
+      if (!rep) continue;
+      flight.push_back({rep->first + delay_s, s.source, rep->second, clock->now()});
+    }
+    std::sort(flight.begin(), flight.end(),
+              [](const InFlight& x, const InFlight& y) { return x.arrive_s < y.arrive_s; });
+  }
+
+  void start() { take(engine.start(clock->now())); }
+
+  void run_until(double end_s) {
+    for (int guard = 0; guard < 10000000; ++guard) {
+      const double t = fake.true_time_s();
+      if (t >= end_s) return;
+      double next = end_s;
+      if (!flight.empty()) next = std::min(next, flight.front().arrive_s);
+      if (auto w = engine.next_wakeup()) {
+        const double until = std::max(0.0, (*w - clock->now()).to_seconds());
+        next = std::min(next, t + until + 1e-6);
+      }
+      fake.advance_to(std::max(next, t));
+      if (!flight.empty() && flight.front().arrive_s <= fake.true_time_s()) {
+        InFlight f = flight.front();
+        flight.pop_front();
+        ReplyContext ctx;
+        ctx.rx_time = clock->now();
+        ctx.tx_time = f.tx;
+        ctx.from = engine.source(f.id) ? engine.source(f.id)->remote() : SocketAddress{};
+        ctx.local_refid = 0x7F000063;
+        take(engine.handle_reply(clock->now(), f.id, f.bytes, ctx));
+        continue;
+      }
+      if (auto w = engine.next_wakeup(); w && *w <= clock->now())
+        take(engine.handle_timer(clock->now(), rng));
+    }
+    FAIL("event loop did not finish");
+  }
+
+  bool logged(const std::string& text) const {
+    return std::any_of(events.begin(), events.end(),
+                       [&](const LogEvent& e) { return e.text == text; });
+  }
+  bool logged_prefix(const std::string& prefix) const {
+    return std::any_of(events.begin(), events.end(),
+                       [&](const LogEvent& e) { return e.text.rfind(prefix, 0) == 0; });
+  }
+  const SourceRow* row(const std::string& name) {
+    rows_ = engine.sources(clock->now());
+    for (const auto& r : rows_)
+      if (r.name == name) return &r;
+    return nullptr;
+  }
+  std::vector<SourceRow> rows_;
+};
+
+sim::FakeClockConfig clock_cfg(double offset_s, double freq_ppm) {
+  sim::FakeClockConfig c;
+  c.initial_offset_s = offset_s;
+  c.freq_error_ppm = freq_ppm;
+  c.seed = 7;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("syncs to one server: selection, stratum, refid and accuracy", "[engine]") {
+  Harness h(clock_cfg(0.05, 20.0), EngineOptions{});
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.start();
+  h.run_until(30.0);
+  REQUIRE(h.engine.selected_source());
+  CHECK(h.logged("Selected source 127.0.0.1"));
+  CHECK(h.engine.synchronised());
+  const ServedState s = h.engine.served_state(h.clock->now());
+  CHECK(s.stratum == 2);
+  CHECK(s.refid == 0x7F000001u);
+  CHECK(s.leap == Leap::None);
+  const TrackingReport t = h.engine.tracking(h.clock->now());
+  CHECK(t.stratum == 2);
+  CHECK(t.ref_id == 0x7F000001u);
+  const SourceRow* r = h.row("127.0.0.1");
+  REQUIRE(r != nullptr);
+  CHECK(r->state == '*');
+  CHECK(r->stratum == 1);
+  CHECK(r->reach != 0);
+
+  h.run_until(1200.0);
+  CHECK(std::fabs(h.fake.true_offset_s()) < 200e-6);
+  CHECK(std::fabs(h.fake.residual_frequency_ppm()) < 1.0);
+  CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 0);
+  const auto stats = h.engine.sourcestats(h.clock->now());
+  REQUIRE(stats.size() == 1);
+  CHECK(stats[0].stats.samples >= 3);
+}
+
+TEST_CASE("makestep steps a large offset and the holders are told", "[engine]") {
+  EngineOptions o;
+  o.reference.makestep = MakeStepConfig{1.0, 3};
+  Harness h(clock_cfg(100.0, 0.0), o);
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.start();
+  h.run_until(30.0);
+  CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 1);
+  CHECK(h.logged_prefix("System clock was stepped by -100.0"));
+  REQUIRE_FALSE(h.clock_events.empty());
+  const auto step = std::find_if(h.clock_events.begin(), h.clock_events.end(),
+                                 [](const ClockEvent& e) { return e.stepped != Duration{}; });
+  REQUIRE(step != h.clock_events.end());
+  CHECK(step->stepped.to_seconds() == Approx(100.0).margin(0.01));
+  CHECK(std::fabs(h.fake.true_offset_s()) < 0.01);
+  h.run_until(600.0);
+  CHECK(std::fabs(h.fake.true_offset_s()) < 0.001);
+}
+
+TEST_CASE("one falseticker of three is marked x and never followed", "[engine]") {
+  Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
+  UpstreamConfig bad;
+  bad.offset_s = 0.5;
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.add_server("127.0.0.2", UpstreamConfig{});
+  h.add_server("127.0.0.3", bad);
+  for (const char* ip : {"127.0.0.1", "127.0.0.2", "127.0.0.3"})
+    h.engine.add_entry(server_config(ip), h.clock->now());
+  h.start();
+  h.run_until(300.0);
+  const SourceRow* r3 = h.row("127.0.0.3");
+  REQUIRE(r3 != nullptr);
+  CHECK(r3->state == 'x');
+  CHECK(h.logged("Detected falseticker 127.0.0.3"));
+  const auto sel = h.engine.selected_source();
+  REQUIRE(sel);
+  CHECK(h.engine.source(*sel)->remote() != addr("127.0.0.3"));
+  CHECK(std::fabs(h.fake.true_offset_s()) < 0.001);
+  const auto sd = h.engine.selectdata(h.clock->now());
+  REQUIRE(sd.size() == 3);
+  CHECK(sd[2].state_letter == 'x');
+}
+
+TEST_CASE("LOCL serves while no upstream is usable, and the upstream takes over", "[engine]") {
+  EngineOptions o;
+  o.reference.local.stratum = 10;
+  Harness h(clock_cfg(0.0, 0.0), o);
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.network_up = false;
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  SourceConfig locl;
+  locl.address = "127.127.1.0";
+  h.engine.add_entry(locl, h.clock->now());
+  h.start();
+  h.run_until(60.0);
+  ServedState s = h.engine.served_state(h.clock->now());
+  CHECK(s.stratum == 10);
+  CHECK(s.refid == kLocalRefid);
+  CHECK(s.leap == Leap::None);
+  const SourceRow* l = h.row("LOCL");
+  REQUIRE(l != nullptr);
+  CHECK(l->mode == SourceRowMode::Local);
+  CHECK(l->state == '*');
+  CHECK(l->refid == kLoclRefid);
+  CHECK(h.engine.tracking(h.clock->now()).ref_id == kLocalRefid);
+
+  // Polling has backed off to maxpoll (64 s) meanwhile: 3 samples take a while.
+  h.network_up = true;
+  h.run_until(450.0);
+  s = h.engine.served_state(h.clock->now());
+  CHECK(s.stratum == 2);
+  CHECK(s.refid == 0x7F000001u);
+  CHECK(h.row("LOCL")->state == '-');
+  CHECK(h.row("127.0.0.1")->state == '*');
+
+  // All upstreams lost: after the reach register empties, LOCL again.
+  h.network_up = false;
+  h.run_until(450.0 + 9 * 64.0 + 30.0);
+  s = h.engine.served_state(h.clock->now());
+  CHECK(s.stratum == 10);
+  CHECK(h.row("LOCL")->state == '*');
+  CHECK(h.logged("Can't synchronise: no selectable sources (1 unreachable sources)"));
+
+  // And back.
+  h.network_up = true;
+  h.run_until(450.0 + 9 * 64.0 + 30.0 + 450.0);
+  CHECK(h.engine.served_state(h.clock->now()).stratum == 2);
+}
+
+TEST_CASE("reload keeps unchanged sources and their statistics", "[engine]") {
+  Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.add_server("127.0.0.2", UpstreamConfig{});
+  h.add_server("127.0.0.3", UpstreamConfig{});
+  const SourceConfig a = server_config("127.0.0.1");
+  const SourceConfig b = server_config("127.0.0.2");
+  const EntryId ea = h.engine.add_entry(a, h.clock->now());
+  const EntryId eb = h.engine.add_entry(b, h.clock->now());
+  h.start();
+  h.run_until(100.0);
+  const auto before = h.engine.sources(h.clock->now());
+  REQUIRE(before.size() == 2);
+  const SourceId id_a = before[0].id;
+  const int samples_a = h.engine.source(id_a)->stats().samples();
+  REQUIRE(samples_a >= 3);
+
+  SourceConfig a2 = a;
+  a2.origin = "other.conf:3";  // where it is written does not matter
+  const ReloadResult rr = h.engine.reload({a2, server_config("127.0.0.3")}, h.clock->now());
+  CHECK(rr.kept == std::vector<EntryId>{ea});
+  CHECK(rr.removed == std::vector<EntryId>{eb});
+  REQUIRE(rr.added.size() == 1);
+  const auto after = h.engine.sources(h.clock->now());
+  REQUIRE(after.size() == 2);
+  CHECK(after[0].id == id_a);
+  CHECK(h.engine.source(id_a)->stats().samples() == samples_a);
+  CHECK(after[1].name == "127.0.0.3");
+  CHECK(after[1].id != before[1].id);
+  h.run_until(200.0);
+  CHECK(h.engine.source(after[1].id)->stats().samples() >= 3);
+}
+
+TEST_CASE("names are resolved with retry and back-off", "[engine]") {
+  Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  const EntryId e = h.engine.add_entry(server_config("ntp.example.org"), h.clock->now());
+  h.start();
+  REQUIRE(h.resolves.size() == 1);
+  CHECK(h.resolves[0].entry == e);
+  CHECK(h.resolves[0].name == "ntp.example.org");
+  const SourceRow* r = h.row("ntp.example.org");
+  REQUIRE(r != nullptr);
+  CHECK_FALSE(r->address);
+  CHECK(r->state == '?');
+  CHECK(h.engine.activity().unresolved == 1);
+
+  // The name does not resolve: retried after 8 s, then 16 s.
+  h.take(h.engine.on_resolved(e, {}, h.clock->now()));
+  h.run_until(7.0);
+  CHECK(h.resolves.size() == 1);
+  h.run_until(9.0);
+  CHECK(h.resolves.size() == 2);
+  h.run_until(24.0);
+  CHECK(h.resolves.size() == 2);
+  h.run_until(26.0);
+  CHECK(h.resolves.size() == 3);
+
+  h.take(h.engine.on_resolved(e, {*IpAddress::parse("127.0.0.1")}, h.clock->now()));
+  CHECK(h.engine.activity().unresolved == 0);
+  h.run_until(120.0);
+  CHECK(h.engine.selected_source());
+  r = h.row("ntp.example.org");
+  REQUIRE(r != nullptr);
+  REQUIRE(r->address);
+  CHECK(*r->address == addr("127.0.0.1"));
+  CHECK(h.resolves.size() == 3);  // no more queries once resolved
+}
+
+TEST_CASE("-x: the loop runs on a virtual clock, the real one is untouched", "[engine]") {
+  sim::FakeClock real(clock_cfg(0.05, 30.0));
+  NoControlClock noop([&] { return real.now(); });
+  EngineOptions o;
+  o.reference.makestep = MakeStepConfig{0.01, 3};
+  Harness h(clock_cfg(0.0, 0.0), o, &noop);
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.engine.add_entry(server_config("127.0.0.1"), noop.now());
+  h.start();
+  // The harness advances its own FakeClock; keep the real one in step.
+  for (double t = 10.0; t <= 600.0; t += 10.0) {
+    h.run_until(t);
+    real.advance_to(t);
+  }
+  CHECK(real.adjustments().empty());
+  CHECK(noop.intent().steps == 1);
+  CHECK(noop.intent().frequency_sets > 0);
+  const TrackingReport t = h.engine.tracking(noop.now());
+  CHECK(t.synchronised);
+  CHECK(t.freq_ppm == Approx(30.0).margin(2.0));
+  // The virtual clock is on time.
+  CHECK(std::fabs((noop.now() - real.true_now()).to_seconds()) < 0.001);
+}
+
+TEST_CASE("maxchange asks the daemon to exit", "[engine]") {
+  EngineOptions o;
+  o.reference.makestep.reset();
+  o.reference.maxchange = MaxChangeConfig{0.5, 0, 0};
+  Harness h(clock_cfg(2.0, 0.0), o);
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.start();
+  h.run_until(30.0);
+  CHECK(h.panic);
+  CHECK(h.logged_prefix("Adjustment of -2.0"));
+  CHECK(h.fake.count(sim::ClockAdjustment::Kind::Slew) == 0);
+}
+
+TEST_CASE("options from the config", "[engine]") {
+  Config c;
+  c.clock.makestep = MakeStepConfig{0.5, -1};
+  c.clock.maxslewrate_ppm = 500.0;
+  c.local.orphan = true;
+  c.local.stratum = 8;
+  SourceConfig l;
+  l.address = "127.127.1.0";
+  c.sources.push_back(l);
+  const EngineOptions o = EngineOptions::from_config(c);
+  CHECK(o.reference.makestep == MakeStepConfig{0.5, -1});
+  CHECK(o.reference.maxslewrate_ppm == 500.0);
+  CHECK(o.reference.local.enabled);
+  CHECK(o.selection.orphan_stratum == 8);
+}
