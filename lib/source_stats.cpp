@@ -117,7 +117,7 @@ SourceStats::SourceStats(const SourceStatsOptions& options) : options_(options) 
     options_.local_precision_s = 1e-9;
   }
   if (!(options_.kalman_freq_wander >= 0.0) || !std::isfinite(options_.kalman_freq_wander)) {
-    options_.kalman_freq_wander = 1e-18;
+    options_.kalman_freq_wander = 0.0;
   }
   reset();
 }
@@ -347,63 +347,129 @@ void SourceStats::find_best_sample(TimePoint at) {
 
 // --- Kalman filter -----------------------------------------------------------
 
+namespace {
+
+// Discount of the filters' log-likelihood scores per sample.
+constexpr double kScoreDecay = 0.99;
+// An innovation beyond this many standard deviations is a spike; after a few
+// in a row the model is wrong (e.g. an unannounced step) and the bank restarts.
+constexpr double kGateSigmas2 = 10.0 * 10.0;
+constexpr int kMaxRejectsInRow = 3;
+// Initial frequency uncertainty, (s/s)^2: 1000 ppm.
+constexpr double kInitialFreqVar = 1e-6;
+
+}  // namespace
+
+void SourceStats::seed_kalman(const NtpSample& sample, double noise_var) {
+  Kalman& k = kalman_;
+  k.initialised = true;
+  k.time = sample.time;
+  k.rejects_in_row = 0;
+  k.best = 0;
+  if (options_.kalman_freq_wander > 0.0) {
+    k.filter_count = 1;
+    k.filters[0].wander = options_.kalman_freq_wander;
+  } else {
+    k.filter_count = kKalmanBank;
+    for (int i = 0; i < kKalmanBank; ++i) {
+      k.filters[static_cast<std::size_t>(i)].wander = std::pow(10.0, -20 + i);
+    }
+  }
+  for (int i = 0; i < k.filter_count; ++i) {
+    KalmanFilter& f = k.filters[static_cast<std::size_t>(i)];
+    f.offset_s = sample.offset_s;
+    f.freq = regression_ok_ ? freq_ : 0.0;
+    f.p00 = noise_var;
+    f.p01 = 0.0;
+    f.p11 = kInitialFreqVar;
+    f.score = 0.0;
+  }
+  // The middle of the bank until the scores tell.
+  if (k.filter_count > 1) k.best = 2;
+}
+
 void SourceStats::update_kalman(const NtpSample& sample) {
   Kalman& k = kalman_;
-  const double precision = options_.local_precision_s;
-  const double min_delay = std::min(min_round_trip_delay_s(), sample.peer_delay_s);
-  // Offset error of a sample delayed by e above the minimum lies within
-  // +-e/2; uniform when the extra delay is split at random between the two
-  // directions. A floor covers timestamping noise at the minimum delay.
-  const double extra = std::max(0.0, sample.peer_delay_s - min_delay);
-  const double floor_sd = std::max({precision, sample.peer_dispersion_s, 0.01 * min_delay});
-  const double r = floor_sd * floor_sd + extra * extra / 12.0;
+
+  // The delay history: its minimum, and the gap up to the third smallest as
+  // the uncertainty of that minimum.
+  k.delays[static_cast<std::size_t>(k.delay_next)] = sample.peer_delay_s;
+  k.delay_next = (k.delay_next + 1) % kKalmanDelays;
+  k.delay_count = std::min(k.delay_count + 1, kKalmanDelays);
+  std::array<double, kKalmanDelays> sorted{};
+  std::copy(k.delays.begin(), k.delays.begin() + k.delay_count, sorted.begin());
+  const auto used = static_cast<std::ptrdiff_t>(k.delay_count);
+  std::nth_element(sorted.begin(), sorted.begin() + used / 2, sorted.begin() + used);
+  const double median_delay = sorted[static_cast<std::size_t>(used / 2)];
+  std::partial_sort(sorted.begin(), sorted.begin() + std::min<std::ptrdiff_t>(3, used),
+                    sorted.begin() + used);
+  const double min_delay = sorted[0];
+  const double min_uncertainty = sorted[static_cast<std::size_t>(std::min(2, k.delay_count - 1))] - min_delay;
+
+  const double floor_sd = std::max(options_.local_precision_s, 0.5 * sample.peer_dispersion_s);
+  const auto noise_var = [&](double delay) {
+    const double spread = std::max(0.0, delay - min_delay) + min_uncertainty;
+    return floor_sd * floor_sd + spread * spread / 12.0;
+  };
+  const double r = noise_var(sample.peer_delay_s);
+  k.typical_noise_var = noise_var(median_delay);
 
   if (!k.initialised) {
-    k.initialised = true;
-    k.time = sample.time;
-    k.offset_s = sample.offset_s;
-    k.freq = regression_ok_ ? freq_ : 0.0;
-    k.p00 = r;
-    k.p01 = 0.0;
-    k.p11 = 1e-6;  // (1000 ppm)^2
-    k.last_update_noise_s = std::sqrt(r);
-    k.delay_rejects_in_row = 0;
+    seed_kalman(sample, r);
     return;
   }
 
-  // Predict to the sample time.
   const double dt = std::max(0.0, seconds_between(sample.time, k.time));
-  const double qf = options_.kalman_freq_wander;
-  const double offset_pred = k.offset_s + k.freq * dt;
-  const double p00 = k.p00 + 2.0 * dt * k.p01 + dt * dt * k.p11 + qf * dt * dt * dt / 3.0;
-  const double p01 = k.p01 + dt * k.p11 + qf * dt * dt / 2.0;
-  const double p11 = k.p11 + qf * dt;
-
-  const double innovation = sample.offset_s - offset_pred;
-  const double s = p00 + r;
-  // Gate: an innovation far outside the predicted spread is a spike (or the
-  // clock moved without notice). Re-seed after a few in a row.
-  if (innovation * innovation > 36.0 * s && k.delay_rejects_in_row < 3) {
-    ++k.delay_rejects_in_row;
-    return;
+  // Gate on the filter in use.
+  {
+    const KalmanFilter& f = k.filters[static_cast<std::size_t>(k.best)];
+    const double p00 = f.p00 + 2.0 * dt * f.p01 + dt * dt * f.p11 + f.wander * dt * dt * dt / 3.0;
+    const double innovation = sample.offset_s - (f.offset_s + f.freq * dt);
+    if (innovation * innovation > kGateSigmas2 * (p00 + r)) {
+      if (++k.rejects_in_row <= kMaxRejectsInRow) return;
+      seed_kalman(sample, r);
+      return;
+    }
+    k.rejects_in_row = 0;
   }
-  if (innovation * innovation > 36.0 * s) {
-    k = Kalman{};
-    update_kalman(sample);
-    return;
-  }
-  k.delay_rejects_in_row = 0;
 
-  const double g0 = p00 / s;
-  const double g1 = p01 / s;
-  k.offset_s = offset_pred + g0 * innovation;
-  k.freq = k.freq + g1 * innovation;
-  k.p00 = (1.0 - g0) * p00;
-  k.p01 = (1.0 - g0) * p01;
-  k.p11 = p11 - g1 * p01;
-  if (k.p11 < 0.0) k.p11 = 0.0;
+  for (int i = 0; i < k.filter_count; ++i) {
+    KalmanFilter& f = k.filters[static_cast<std::size_t>(i)];
+    const double q = f.wander;
+    const double offset_pred = f.offset_s + f.freq * dt;
+    const double p00 = f.p00 + 2.0 * dt * f.p01 + dt * dt * f.p11 + q * dt * dt * dt / 3.0;
+    const double p01 = f.p01 + dt * f.p11 + q * dt * dt / 2.0;
+    const double p11 = f.p11 + q * dt;
+    const double innovation = sample.offset_s - offset_pred;
+    const double var = p00 + r;
+    f.score = kScoreDecay * f.score - 0.5 * std::log(var) - 0.5 * innovation * innovation / var;
+    const double g0 = p00 / var;
+    const double g1 = p01 / var;
+    f.offset_s = offset_pred + g0 * innovation;
+    f.freq += g1 * innovation;
+    f.p00 = (1.0 - g0) * p00;
+    f.p01 = (1.0 - g0) * p01;
+    f.p11 = std::max(0.0, p11 - g1 * p01);
+  }
   k.time = sample.time;
-  k.last_update_noise_s = std::sqrt(r);
+  for (int i = 0; i < k.filter_count; ++i) {
+    if (k.filters[static_cast<std::size_t>(i)].score >
+        k.filters[static_cast<std::size_t>(k.best)].score) {
+      k.best = i;
+    }
+  }
+}
+
+double SourceStats::kalman_effective_samples() const {
+  if (!kalman_.initialised) return 0.0;
+  const KalmanFilter& f = kalman_.filters[static_cast<std::size_t>(kalman_.best)];
+  if (!(f.p00 > 0.0)) return static_cast<double>(kMaxStatsSamples);
+  return kalman_.typical_noise_var / f.p00;
+}
+
+double SourceStats::kalman_wander() const {
+  if (!kalman_.initialised) return options_.kalman_freq_wander;
+  return kalman_.filters[static_cast<std::size_t>(kalman_.best)].wander;
 }
 
 // --- Clock changes -----------------------------------------------------------
@@ -428,8 +494,12 @@ void SourceStats::on_clock_slewed(TimePoint when, double offset_s, double dfreq)
   offset_time_ = rebase_time(offset_time_, offset_s_);
   freq_ = (freq_ - dfreq) / (1.0 - dfreq);
   if (kalman_.initialised) {
-    kalman_.time = rebase_time(kalman_.time, kalman_.offset_s);
-    kalman_.freq = (kalman_.freq - dfreq) / (1.0 - dfreq);
+    const TimePoint old_time = kalman_.time;
+    for (int i = 0; i < kalman_.filter_count; ++i) {
+      KalmanFilter& f = kalman_.filters[static_cast<std::size_t>(i)];
+      kalman_.time = rebase_time(old_time, f.offset_s);
+      f.freq = (f.freq - dfreq) / (1.0 - dfreq);
+    }
   }
 }
 
@@ -465,11 +535,12 @@ SourceEstimate SourceStats::regression_estimate() const {
 SourceEstimate SourceStats::kalman_estimate() const {
   SourceEstimate e = regression_estimate();
   if (!kalman_.initialised) return e;
+  const KalmanFilter& f = kalman_.filters[static_cast<std::size_t>(kalman_.best)];
   e.ref_time = kalman_.time;
-  e.offset_s = kalman_.offset_s;
-  e.offset_sd_s = std::sqrt(std::max(0.0, kalman_.p00));
-  e.frequency = kalman_.freq;
-  e.frequency_sd = std::max(kMinSkew, std::sqrt(std::max(0.0, kalman_.p11)));
+  e.offset_s = f.offset_s;
+  e.offset_sd_s = std::sqrt(std::max(0.0, f.p00));
+  e.frequency = f.freq;
+  e.frequency_sd = std::max(kMinSkew, std::sqrt(std::max(0.0, f.p11)));
   // A bound of the same confidence as the regression's skew.
   e.skew = std::clamp(3.5 * e.frequency_sd, kMinSkew, kWorstCaseSkew);
   if (n_ > 0) {

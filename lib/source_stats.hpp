@@ -7,9 +7,13 @@
 //   the oldest samples when the residuals show a changed trend. Its numbers
 //   are what `sourcestats`, `sources` and selection report, with chrony's
 //   meaning (frequency, skew, std dev, NP, NR, span).
-// - Kalman: a 2-state (offset, frequency) filter with a frequency random walk,
-//   measurement noise from the delay above the minimum, and a delay filter
-//   that rejects samples delayed by queueing. Its estimate can be used for
+// - Kalman: a 2-state (offset, frequency) filter with a frequency random walk.
+//   A sample delayed by e above the minimum delay has an offset error within
+//   +-e/2 (uniform when the queueing is split at random between the two
+//   directions), so its noise variance is (e + b)^2/12, b covering the error
+//   of the minimum itself. The wander is not assumed: a bank of filters with
+//   wanders from 1e-20 to 1e-13 (s/s)^2/s runs side by side and the one whose
+//   recent predictions were most likely is used. Its estimate can be used for
 //   steering instead (SourceStatsOptions::estimator).
 //
 // Conventions (lib/sync_types.hpp, lib/clock.hpp):
@@ -54,8 +58,9 @@ struct SourceStatsOptions {
   double local_precision_s = 1e-9;
   // Which estimate `estimate()` returns for steering and combining.
   StatsEstimator estimator = StatsEstimator::Regression;
-  // Kalman: frequency random walk, (s/s)^2 per s (1 ppb/s wander = 1e-18).
-  double kalman_freq_wander = 1e-18;
+  // Kalman: frequency random walk, (s/s)^2 per s (1 ppb/s wander = 1e-18);
+  // 0 = estimate it (filter bank).
+  double kalman_freq_wander = 0.0;
 };
 
 // What the reference/discipline needs of a source (chrony's
@@ -138,6 +143,12 @@ class SourceStats {
   // Each estimator's estimate, whichever is chosen.
   [[nodiscard]] SourceEstimate regression_estimate() const;
   [[nodiscard]] SourceEstimate kalman_estimate() const;
+  // How many typical samples the Kalman estimate is worth: the noise
+  // variance of a typical sample over the variance of the estimate (0 before
+  // the first sample). Small when the clock wanders fast against the noise.
+  [[nodiscard]] double kalman_effective_samples() const;
+  // The frequency wander the Kalman filter currently assumes, (s/s)^2 per s.
+  [[nodiscard]] double kalman_wander() const;
   // Offset (local minus source) predicted at `t` by the chosen estimator;
   // with fewer than 3 samples, the newest sample's offset (0 with none).
   [[nodiscard]] double predict_offset(TimePoint t) const;
@@ -172,19 +183,35 @@ class SourceStats {
   static constexpr int kRunsRatio = 2;
   static constexpr int kRingLen = kMaxStatsSamples * kRunsRatio;
 
-  struct Kalman {
-    bool initialised = false;
-    TimePoint time{};       // time of the state
+  // One filter of the bank: state at Kalman::time, covariance, and the
+  // discounted log likelihood of its recent predictions.
+  struct KalmanFilter {
+    double wander = 0.0;    // (s/s)^2 per s
     double offset_s = 0.0;  // local minus source
     double freq = 0.0;      // s/s
-    double p00 = 0.0, p01 = 0.0, p11 = 0.0;  // covariance
-    double last_update_noise_s = 0.0;
-    int delay_rejects_in_row = 0;
+    double p00 = 0.0, p01 = 0.0, p11 = 0.0;
+    double score = 0.0;
+  };
+  static constexpr int kKalmanBank = 8;
+  static constexpr int kKalmanDelays = 128;
+  struct Kalman {
+    bool initialised = false;
+    TimePoint time{};        // time of the state
+    std::array<KalmanFilter, kKalmanBank> filters{};
+    int filter_count = 0;
+    int best = 0;
+    int rejects_in_row = 0;
+    // Recent peer delays (ring), for the minimum and its uncertainty.
+    std::array<double, kKalmanDelays> delays{};
+    int delay_count = 0;
+    int delay_next = 0;
+    double typical_noise_var = 0.0;  // s^2, of a median-delay sample
   };
 
   [[nodiscard]] int ring_index(int i) const;  // i in [-runs_, n_)
   void regress();
   void update_kalman(const NtpSample& sample);
+  void seed_kalman(const NtpSample& sample, double noise_var);
   void find_min_delay();
   void find_best_sample(TimePoint at);
 

@@ -148,7 +148,7 @@ class ChronyLoader {
     stack_.push_back(key);
     file_ = name;
     int number = 0;
-    std::size_t pos = 0;
+    std::size_t pos = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;  // a UTF-8 byte order mark
     while (pos < text.size()) {
       std::size_t end = text.find('\n', pos);
       if (end == std::string_view::npos) end = text.size();

@@ -10,8 +10,9 @@
 
 namespace gnomon {
 
-// Longest line accepted, as chrony (its buffer holds 2048 bytes with the newline).
-inline constexpr std::size_t kMaxChronyLineLength = 2047;
+// Longest line accepted, without its newline: chrony refuses a line of 2048
+// bytes or more counting the newline.
+inline constexpr std::size_t kMaxChronyLineLength = 2046;
 // Deepest include/confdir nesting accepted, as chrony.
 inline constexpr int kMaxChronyIncludeDepth = 10;
 

@@ -13,19 +13,21 @@ FakeClock::FakeClock(const FakeClockConfig& config)
 
 void FakeClock::integrate(double dt_s) {
   if (dt_s <= 0.0) return;
-  const double base_rate = (uncorrected_ppm_ - correction_ppm_) * 1e-6;
+  const double gain = 1.0 + uncorrected_ppm_ * 1e-6;   // the oscillator's rate
+  const double corr = correction_ppm_ * 1e-6;
   if (slew_rate_ > 0.0 && slew_pending_s_ != 0.0) {
-    // The slew runs for at most |pending| / rate of this interval.
-    const double slew_time = std::min(dt_s, std::fabs(slew_pending_s_) / slew_rate_);
-    const double slewed = std::copysign(slew_rate_ * slew_time, slew_pending_s_);
-    offset_s_ -= slewed;
-    slew_pending_s_ -= slewed;
+    // The slew runs until |pending| is gone, at most for this interval.
+    const double slew_time = std::min(dt_s, std::fabs(slew_pending_s_) / (gain * slew_rate_));
+    const double slew = std::copysign(slew_rate_, slew_pending_s_);
+    offset_s_ += (gain * (1.0 - corr - slew) - 1.0) * slew_time;
+    slew_pending_s_ -= gain * slew * slew_time;
     if (slew_time < dt_s || std::fabs(slew_pending_s_) < 1e-15) {
       slew_pending_s_ = 0.0;
       slew_rate_ = 0.0;
     }
+    dt_s -= slew_time;
   }
-  offset_s_ += base_rate * dt_s;
+  offset_s_ += (gain * (1.0 - corr) - 1.0) * dt_s;
 }
 
 void FakeClock::advance_to(double true_s) {
@@ -49,9 +51,13 @@ TimePoint FakeClock::now() {
 }
 
 double FakeClock::true_frequency_error_ppm() const {
-  double rate = uncorrected_ppm_ - correction_ppm_;
-  if (slew_pending_s_ != 0.0) rate -= std::copysign(slew_rate_ * 1e6, slew_pending_s_);
-  return rate;
+  double corr = correction_ppm_ * 1e-6;
+  if (slew_pending_s_ != 0.0) corr += std::copysign(slew_rate_, slew_pending_s_);
+  return ((1.0 + uncorrected_ppm_ * 1e-6) * (1.0 - corr) - 1.0) * 1e6;
+}
+
+double FakeClock::residual_frequency_ppm() const {
+  return ((1.0 + uncorrected_ppm_ * 1e-6) * (1.0 - correction_ppm_ * 1e-6) - 1.0) * 1e6;
 }
 
 std::size_t FakeClock::count(ClockAdjustment::Kind kind) const {

@@ -2,13 +2,17 @@
 // simulator's TRUE time (seconds since the start of the run, a double).
 //
 // Model, as in chrony's clknetsim:
-// - the uncorrected clock gains `freq_error_ppm` (+ = runs fast), plus a
-//   random walk: once per true second the frequency error changes by
+// - the oscillator gains `freq_error_ppm` (+ = runs fast), plus a random
+//   walk: once per true second the frequency error changes by
 //   wander_ppm * N(0, 1) (1 ppb/s = wander_ppm 1e-3);
-// - set_frequency_ppm(f) removes f ppm from that rate (f = the estimated
-//   uncorrected error, see lib/clock.hpp);
-// - a slew runs at an extra rate until the pending amount is gone, bounded by
-//   the caller's max rate and the clock's own (maxslewrate);
+// - corrections scale the oscillator's rate as a kernel does: the clock runs
+//   at (1 + e)(1 - c - s) per true second, e the oscillator's error, c the
+//   frequency correction (set_frequency_ppm, lib/clock.hpp's sign) and s the
+//   extra rate of a running slew. So a perfect correction is c = e/(1 + e),
+//   not e: 0.01 ppm less at 100 ppm;
+// - a slew runs until the pending amount is gone, at the rate asked
+//   (|pending| / correction time) bounded by the caller's max rate and the
+//   clock's own (maxslewrate);
 // - a step moves the clock at once.
 // Every call that changes the clock is logged, for tests.
 #pragma once
@@ -62,8 +66,8 @@ class FakeClock final : public ClockControl {
   // Rate error of the clock as it runs now, ppm (+ = gaining), including the
   // extra rate of a running slew: what clknetsim logs as the frequency.
   [[nodiscard]] double true_frequency_error_ppm() const;
-  // The same without the slew: uncorrected error minus the correction set.
-  [[nodiscard]] double residual_frequency_ppm() const { return uncorrected_ppm_ - correction_ppm_; }
+  // The same without the slew.
+  [[nodiscard]] double residual_frequency_ppm() const;
   // The uncorrected rate error now (what set_frequency_ppm should track).
   [[nodiscard]] double uncorrected_frequency_ppm() const { return uncorrected_ppm_; }
   [[nodiscard]] const std::vector<ClockAdjustment>& adjustments() const { return log_; }

@@ -230,7 +230,7 @@ class Runner {
 
   void finish() {
     result_.sync_time_s = sync_time_s(all_, config_.sync);
-    result_.fine_sync_time_s = sync_time_s(all_, config_.fine_sync);
+    result_.fine_sync_time_s = first_hold_time_s(all_, config_.fine_sync, config_.fine_hold_s);
     result_.stats = error_stats(all_, config_.stats_start_s);
     result_.frequency_sets = clock_.count(ClockAdjustment::Kind::Frequency);
   }

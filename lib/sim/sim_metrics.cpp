@@ -17,6 +17,22 @@ std::optional<double> sync_time_s(std::span<const ClockSample> samples, const Sy
   return samples.front().t_s;
 }
 
+std::optional<double> first_hold_time_s(std::span<const ClockSample> samples,
+                                        const SyncCriterion& c, double hold_s) {
+  std::optional<double> start;
+  for (const auto& s : samples) {
+    const bool ok =
+        std::fabs(s.offset_s) <= c.max_offset_s && std::fabs(s.freq_ppm) <= c.max_freq_ppm;
+    if (!ok) {
+      start.reset();
+      continue;
+    }
+    if (!start) start = s.t_s;
+    if (s.t_s - *start >= hold_s) return start;
+  }
+  return std::nullopt;
+}
+
 ErrorStats error_stats(std::span<const ClockSample> samples, double stats_start_s) {
   ErrorStats e;
   double sum_off2 = 0.0, sum_freq2 = 0.0;

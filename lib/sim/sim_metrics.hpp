@@ -31,6 +31,13 @@ struct SyncCriterion {
 [[nodiscard]] std::optional<double> sync_time_s(std::span<const ClockSample> samples,
                                                 const SyncCriterion& c = {});
 
+// First true time from which `c` holds for at least `hold_s` (or to the end
+// of the run, if that comes first and is at least hold_s away); nullopt if
+// never. Used for "time to reach 100 us": a clock that gets there but later
+// has an excursion still counts from its first arrival.
+[[nodiscard]] std::optional<double> first_hold_time_s(std::span<const ClockSample> samples,
+                                                      const SyncCriterion& c, double hold_s);
+
 struct ErrorStats {
   std::size_t samples = 0;
   double max_offset_s = 0.0;   // of |offset|

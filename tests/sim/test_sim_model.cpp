@@ -57,14 +57,19 @@ TEST_CASE("FakeClock drifts with its frequency error and initial offset") {
   CHECK((clock.now() - clock.true_now()).to_seconds() == Approx(0.2).margin(1e-9));
   CHECK(clock.true_now() == kSimEpoch + Duration::seconds(1000));
 
-  clock.set_frequency_ppm(100.0);  // corrects the error exactly
+  // Corrections scale the oscillator's rate: 100 ppm over-corrects 100 ppm
+  // by 100 ppm x 100 ppm, and e/(1 + e) is exact.
+  clock.set_frequency_ppm(100.0);
   CHECK(clock.frequency_ppm() == 100.0);
-  CHECK(clock.residual_frequency_ppm() == Approx(0.0).margin(1e-12));
+  CHECK(clock.residual_frequency_ppm() == Approx(-0.01).margin(1e-9));
+  clock.set_frequency_ppm(100.0 / 1.0001);
+  CHECK(clock.residual_frequency_ppm() == Approx(0.0).margin(1e-9));
   clock.advance(Duration::seconds(500));
-  CHECK(clock.true_offset_s() == Approx(0.2));
-  clock.set_frequency_ppm(150.0);  // over-corrected: loses 50 ppm
+  CHECK(clock.true_offset_s() == Approx(0.2).margin(1e-12));
+  clock.set_frequency_ppm(150.0);  // over-corrected: (1 + 1e-4)(1 - 1.5e-4) - 1
   clock.advance(Duration::seconds(100));
-  CHECK(clock.true_offset_s() == Approx(0.2 - 0.005));
+  CHECK(clock.true_frequency_error_ppm() == Approx(-50.015).margin(1e-9));
+  CHECK(clock.true_offset_s() == Approx(0.2 - 0.0050015).margin(1e-12));
   CHECK(clock.count(Kind::Frequency) == 2);
 }
 
@@ -315,4 +320,17 @@ TEST_CASE("error stats start at the stats start time") {
   CHECK(e.max_freq_ppm == Approx(4.0));
   CHECK(e.rms_freq_ppm == Approx(std::sqrt(12.5)));
   CHECK(error_stats(s, 5.0).samples == 0);
+}
+
+TEST_CASE("first hold time needs the criterion to hold for the whole hold time") {
+  std::vector<ClockSample> s;
+  for (int t = 0; t < 100; ++t) s.push_back(ClockSample{double(t), 1e-5, 1.0});
+  s[0].offset_s = 1.0;
+  s[20].offset_s = 1.0;  // breaks the first run at 1..19
+  s[90].offset_s = 1.0;  // after the second run has held 60 s
+  const SyncCriterion c{1e-4, 10.0};
+  REQUIRE(first_hold_time_s(s, c, 10.0));
+  CHECK(*first_hold_time_s(s, c, 10.0) == 1.0);
+  CHECK(*first_hold_time_s(s, c, 60.0) == 21.0);
+  CHECK_FALSE(first_hold_time_s(s, c, 80.0));
 }

@@ -462,7 +462,8 @@ TEST_CASE("chrony: over-long lines and NUL bytes are errors", "[config][chrony]"
 
   std::string long_line = "# " + std::string(kMaxChronyLineLength, 'x');
   std::string out = must_fail("server 192.0.2.1\n" + long_line + "\n");
-  CHECK_THAT(out, Catch::Contains("chrony.conf:2: error: line is 2049 characters long (allowed: at most 2047"));
+  CHECK_THAT(out, Catch::Contains("chrony.conf:2: error: line is 2048 characters long (allowed: at most 2046"));
+  CHECK(must_load("\xEF\xBB\xBFserver 192.0.2.1\n").sources.size() == 1);
 
   std::string nul = std::string("server 192.0.2.1\nallow 10.0.0.0/8") + '\0' + "x\n";
   CHECK_THAT(must_fail(nul), Catch::Contains("chrony.conf:2:17: error: NUL byte"));
