@@ -72,7 +72,7 @@ void BM_ServerReply(benchmark::State& st) {
     random = random * 1664525u + 1013904223u;
     ctx.rx_time = now;
     ctx.rx_fuzz = random;
-    const ReplyResult r = build_reply(ctx, state, options, out);
+    const ServerReply r = build_reply(ctx, state, options, out);
     stamp_transmit(std::span<std::uint8_t>(out.data(), r.length), now + Duration{5000}, random >> 7,
                    state.precision);
     benchmark::DoNotOptimize(out.data());
@@ -96,7 +96,7 @@ void BM_ServerReplyLocalReference(benchmark::State& st) {
     now += Duration{1000};
     ctx.rx_time = now;
     const ServedState state = local_reference_state(10, now, -20, 12345);
-    const ReplyResult r = build_reply(ctx, state, options, out);
+    const ServerReply r = build_reply(ctx, state, options, out);
     stamp_transmit(std::span<std::uint8_t>(out.data(), r.length), now, 0, -20);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();

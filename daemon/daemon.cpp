@@ -5,17 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/logging.hpp"
-#include "daemon/random_pool.hpp"
-#include "daemon/socket_util.hpp"
 #include "lib/acl.hpp"
 #include "lib/config/config_loader.hpp"
-#include "lib/local_reference.hpp"
 
 namespace gnomon::daemon {
 
 namespace {
-// Precision of our clock readings, log2 s: kernel timestamps are in ns.
-constexpr std::int8_t kPrecision = -26;
 // How often served state is recomputed and handed to the workers.
 constexpr auto kTickInterval = std::chrono::seconds(1);
 }  // namespace
@@ -24,18 +19,9 @@ Daemon::Daemon(Config config, Options options)
     : config_(std::move(config)),
       options_(std::move(options)),
       signals_(ctx_, SIGINT, SIGTERM, SIGHUP),
-      tick_timer_(ctx_) {
-  RandomPool seed;
-  local_fuzz_seed_ = seed.next_u64();
-}
+      tick_timer_(ctx_) {}
 
-ServedState Daemon::current_served_state() const {
-  TimePoint now = realtime_now();
-  if (config_.local.enabled) return local_reference_state(config_.local, now, kPrecision, local_fuzz_seed_);
-  ServedState unsync;
-  unsync.precision = kPrecision;
-  return unsync;
-}
+Daemon::~Daemon() = default;
 
 void Daemon::apply_access() {
   if (!server_) return;
@@ -43,6 +29,12 @@ void Daemon::apply_access() {
 }
 
 int Daemon::run() {
+  spdlog::info("gnomond {} starting", GNOMON_VERSION);
+  sync_ = std::make_unique<TimeSync>(ctx_, config_, [this](const ServedState& s, Duration corr) {
+    if (server_) server_->set_state(s, corr);
+  });
+  if (!sync_->open()) return kExitFailure;
+
   if (config_.server.enabled) {
 #ifdef GNOMON_PORTABLE_IO
     server_ = std::make_unique<NtpServer>(&ctx_);
@@ -54,7 +46,6 @@ int Daemon::run() {
       return kExitFailure;
     }
     apply_access();
-    server_->set_state(current_served_state());
     server_->start();
     for (const auto& a : config_.server.listen) {
       spdlog::info("Serving NTP on {} ({} worker{})", a.to_string(), server_->worker_count(),
@@ -64,15 +55,16 @@ int Daemon::run() {
   if (config_.local.enabled) {
     spdlog::info("Local reference enabled at stratum {}", config_.local.stratum);
   }
+  sync_->start();
   wait_signal();
   schedule_tick();
-  spdlog::info("gnomond {} started{}", GNOMON_VERSION,
-               options_.no_clock_control || !config_.clock.control ? " (clock control disabled)" : "");
   ctx_.run();
+  sync_->stop();
   if (server_) {
     log_server_counters();
     server_->stop();
   }
+  if (sync_->panicked()) exit_code_ = kExitFailure;
   spdlog::info("gnomond exiting");
   return exit_code_;
 }
@@ -124,6 +116,7 @@ void Daemon::reload() {
   config_.server.access = r.config->server.access;
   config_.control.access = r.config->control.access;
   apply_access();
+  sync_->reload(config_.sources);
   spdlog::info("Reloaded sources and access rules from {}", config_.source_file);
 }
 
@@ -136,8 +129,6 @@ void Daemon::schedule_tick() {
   });
 }
 
-void Daemon::tick() {
-  if (server_) server_->set_state(current_served_state());
-}
+void Daemon::tick() { sync_->refresh(); }
 
 }  // namespace gnomon::daemon

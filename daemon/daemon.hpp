@@ -11,6 +11,7 @@
 
 #include "daemon/ntp_server.hpp"
 #include "daemon/options.hpp"
+#include "daemon/time_sync.hpp"
 #include "lib/config.hpp"
 
 namespace gnomon::daemon {
@@ -22,6 +23,7 @@ inline constexpr int kExitConfig = 78;  // EX_CONFIG
 class Daemon {
  public:
   Daemon(Config config, Options options);
+  ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
@@ -36,7 +38,6 @@ class Daemon {
   void reload();
   void apply_access();
   void log_server_counters() const;
-  [[nodiscard]] ServedState current_served_state() const;
 
   Config config_;
   Options options_;
@@ -44,7 +45,7 @@ class Daemon {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer tick_timer_;
   std::unique_ptr<NtpServer> server_;
-  std::uint64_t local_fuzz_seed_ = 0;
+  std::unique_ptr<TimeSync> sync_;
   int exit_code_ = kExitOk;
 };
 

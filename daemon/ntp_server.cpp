@@ -54,8 +54,8 @@ void NtpServer::stop() {
   workers_.clear();
 }
 
-void NtpServer::set_state(const ServedState& state) {
-  for (auto& w : workers_) w.server->post_state(state);
+void NtpServer::set_state(const ServedState& state, Duration correction) {
+  for (auto& w : workers_) w.server->post_state(state, correction);
 }
 
 void NtpServer::set_access(std::shared_ptr<const AccessTable> access) {

@@ -28,7 +28,7 @@ class NtpServer {
   void start();
   void stop();
 
-  void set_state(const ServedState& state);
+  void set_state(const ServedState& state, Duration correction);
   void set_access(std::shared_ptr<const AccessTable> access);
 
   [[nodiscard]] ServerCountersSnapshot counters() const;

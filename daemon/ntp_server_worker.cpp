@@ -74,8 +74,11 @@ void NtpServerWorker::close() {
   }
 }
 
-void NtpServerWorker::post_state(const ServedState& state) {
-  boost::asio::post(ctx_, [this, state] { state_ = state; });
+void NtpServerWorker::post_state(const ServedState& state, Duration correction) {
+  boost::asio::post(ctx_, [this, state, correction] {
+    state_ = state;
+    correction_ = correction;
+  });
 }
 
 void NtpServerWorker::post_access(std::shared_ptr<const AccessTable> access) {
@@ -106,11 +109,11 @@ std::size_t NtpServerWorker::handle(const std::uint8_t* data, std::size_t len, T
   counters_.received.add();
   RequestContext ctx;
   ctx.request = std::span<const std::uint8_t>(data, len);
-  ctx.rx_time = rx;
+  ctx.rx_time = rx + correction_;
   ctx.client = client;
   ctx.allowed = access_ && access_->allowed(client.ip);
   ctx.rx_fuzz = random_.next_u32();
-  ReplyResult r = build_reply(ctx, state_, options_, std::span<std::uint8_t>(out, out_cap));
+  ServerReply r = build_reply(ctx, state_, options_, std::span<std::uint8_t>(out, out_cap));
   if (!r.answered()) {
     counters_.dropped[static_cast<std::size_t>(r.reason)].add();
     return 0;
@@ -165,7 +168,7 @@ bool NtpServerWorker::drain(Listener& l) {
     }
     if (n_tx > 0) {
       // Transmit timestamps are taken as late as possible: right before the send.
-      TimePoint tx = realtime_now();
+      TimePoint tx = realtime_now() + correction_;
       for (unsigned j = 0; j < n_tx; ++j) {
         stamp_transmit(std::span<std::uint8_t>(b.tx[j].data(), b.tx_iov[j].iov_len), tx,
                        random_.next_u32(), state_.precision);
@@ -218,7 +221,7 @@ bool NtpServerWorker::drain(Listener& l) {
     TimePoint rx = rx_timestamp_from_cmsg(h).value_or(realtime_now());
     std::size_t out_len = handle(b.rx[0].data(), len, rx, *peer, b.tx[0].data(), b.tx[0].size());
     if (out_len == 0) continue;
-    stamp_transmit(std::span<std::uint8_t>(b.tx[0].data(), out_len), realtime_now(),
+    stamp_transmit(std::span<std::uint8_t>(b.tx[0].data(), out_len), realtime_now() + correction_,
                    random_.next_u32(), state_.precision);
     b.tx_iov[0] = iovec{b.tx[0].data(), out_len};
     msghdr th{};

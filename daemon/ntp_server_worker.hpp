@@ -32,7 +32,8 @@ class NtpServerWorker {
   void close();
 
   // Thread-safe: posted to the worker's context.
-  void post_state(const ServedState& state);
+  // `correction` is added to raw CLOCK_REALTIME readings (-x mode's virtual clock).
+  void post_state(const ServedState& state, Duration correction);
   void post_access(std::shared_ptr<const AccessTable> access);
 
   [[nodiscard]] const ServerCounters& counters() const { return counters_; }
@@ -56,6 +57,7 @@ class NtpServerWorker {
   ServerOptions options_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   ServedState state_;
+  Duration correction_{};
   std::shared_ptr<const AccessTable> access_;
   ServerCounters counters_;
   RandomPool random_;

@@ -106,10 +106,10 @@ DropReason check_request(const RequestContext& ctx, ParsedPacket& parsed) {
   return DropReason::None;
 }
 
-ReplyResult write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
+ServerReply write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
                         const ServedState& state, const ServerOptions& options,
                         std::span<std::uint8_t> out) {
-  ReplyResult result;
+  ServerReply result;
   if (ctx.rate == RateDecision::Drop) {
     result.reason = DropReason::RateLimited;
     return result;
@@ -194,12 +194,12 @@ ReplyResult write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
   return result;
 }
 
-ReplyResult build_reply(const RequestContext& ctx, const ServedState& state,
+ServerReply build_reply(const RequestContext& ctx, const ServedState& state,
                         const ServerOptions& options, std::span<std::uint8_t> out) {
   ParsedPacket parsed;
   const DropReason reason = check_request(ctx, parsed);
   if (reason != DropReason::None) {
-    ReplyResult result;
+    ServerReply result;
     result.reason = reason;
     return result;
   }

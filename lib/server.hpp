@@ -82,7 +82,7 @@ struct ServerOptions {
 inline constexpr int kMinReplyPoll = -19;
 inline constexpr int kMaxReplyPoll = 24;
 
-struct ReplyResult {
+struct ServerReply {
   std::size_t length = 0;          // reply bytes in `out`; 0 when dropped
   DropReason reason = DropReason::None;
   bool needs_transmit_stamp = false;  // call stamp_transmit() before sending
@@ -104,12 +104,12 @@ struct ReplyResult {
 // Phase 2: rate decision, authentication and the reply itself, for a request
 // that passed check_request. Fills everything except the transmit timestamp
 // (unless interleaved). `out` must hold at least 48 bytes.
-[[nodiscard]] ReplyResult write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
+[[nodiscard]] ServerReply write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
                                       const ServedState& state, const ServerOptions& options,
                                       std::span<std::uint8_t> out);
 
 // Both phases.
-[[nodiscard]] ReplyResult build_reply(const RequestContext& ctx, const ServedState& state,
+[[nodiscard]] ServerReply build_reply(const RequestContext& ctx, const ServedState& state,
                                       const ServerOptions& options, std::span<std::uint8_t> out);
 
 // Writes the transmit timestamp `tx` into a reply built above, with

@@ -120,6 +120,14 @@ std::uint32_t Source::refid() const {
   return remote_.ip.is_v4() ? remote_.ip.v4_host_order() : 0;
 }
 
+void Source::on_clock_stepped(Duration offset) {
+  stats_.on_clock_stepped(offset);
+  if (next_timer_) *next_timer_ = *next_timer_ - offset;
+  if (last_tx_) *last_tx_ = *last_tx_ - offset;
+  if (last_good_rx_) *last_good_rx_ = *last_good_rx_ - offset;
+  if (request_outstanding_) valid_rx_ = true;  // treat the request as answered
+}
+
 // --- Timers ------------------------------------------------------------------
 
 void Source::restart_timer(TimePoint now, double delay_s) {
@@ -350,7 +358,9 @@ double Source::poll_adjustment(double error_s, double peer_distance_s) const {
     // not tracking the source well, so sample more often.
     return -std::log2(error_s / peer_distance_s);
   }
-  const double n = static_cast<double>(stats_.samples());
+  const double n = options_.poll_rule == PollRule::KalmanEffectiveSamples
+                       ? stats_.kalman_effective_samples()
+                       : static_cast<double>(stats_.samples());
   const double target = static_cast<double>(options_.poll_target);
   double adj = (n / target - 1.0) / target;
   if (n < target) adj *= 2.0;

@@ -58,6 +58,14 @@ inline constexpr double kMaxDispersionS = 16.0;
 // Bits of the reach register.
 inline constexpr int kReachBits = 8;
 
+// What "samples held" means for the poll adaptation (chrony: the poll
+// lengthens while more than poll_target samples are held, shortens below).
+enum class PollRule : std::uint8_t {
+  ChronySamples,           // samples in the regression window (chrony)
+  KalmanEffectiveSamples,  // how many samples the Kalman estimate is worth:
+                           // stays short while the clock wanders fast
+};
+
 struct SourceOptions {
   int minpoll = 6;                 // log2 s, clamped to [-7, 24]
   int maxpoll = 10;                // log2 s, clamped to [minpoll, 24]
@@ -67,6 +75,7 @@ struct SourceOptions {
   double max_delay_ratio = 0.0;    // test B, 0 = off
   double max_delay_dev_ratio = 10.0;  // test C
   int poll_target = 8;             // samples the poll adaptation aims to hold
+  PollRule poll_rule = PollRule::ChronySamples;
   int version = 4;                 // NTP version of requests, 1..4
   bool start_online = true;        // false: offline until set_online(true)
   // Carried for selection; the Source does not act on them.
@@ -220,7 +229,11 @@ class Source {
   void set_sync_peer(bool selected) { sync_peer_ = selected; }
 
   // --- The local clock changed under the samples -----------------------------
-  void on_clock_stepped(Duration offset) { stats_.on_clock_stepped(offset); }
+  // Stepped back by `offset` (ClockControl::step_offset): samples and timers
+  // move with the clock, and a reply to a request in flight is not used (its
+  // local timestamps straddle the step).
+  void on_clock_stepped(Duration offset);
+  // Slewed: see SourceStats::on_clock_slewed.
   void on_clock_slewed(TimePoint when, double offset_s, double dfreq) {
     stats_.on_clock_slewed(when, offset_s, dfreq);
   }

@@ -236,7 +236,8 @@ struct SyncEngine::Impl {
   void mark_bad(SourceId id, TimePoint now) {
     Entry* e = nullptr;
     Member* m = find_member(id, &e);
-    if (!m || !e || e->config.mode != SourceMode::Pool || m->bad) return;
+    // Names (pool or server) are resolved again; literals stay.
+    if (!m || !e || e->literal || e->local || m->bad) return;
     m->bad = true;
     const TimePoint at = now + Duration::from_seconds(options.pool_replace_delay_s);
     if (!e->resolve_at || *e->resolve_at > at) e->resolve_at = at;
@@ -433,9 +434,10 @@ Actions SyncEngine::on_resolved(EntryId entry, const std::vector<IpAddress>& add
     impl_->finish(a);
     return a;
   }
+  // Addresses already polled (a bad member's too: it needs a different one).
   auto in_use = [&](const IpAddress& ip) {
     for (const auto& m : e->members)
-      if (m.source && !m.bad && m.source->remote().ip == ip) return true;
+      if (m.source && m.source->remote().ip == ip) return true;
     return false;
   };
   std::vector<IpAddress> fresh;

@@ -65,7 +65,8 @@ struct EngineOptions {
   // DNS retry back-off: first retry after min, doubling up to max, s.
   double resolve_retry_min_s = 8.0;
   double resolve_retry_max_s = 1024.0;
-  // Re-resolve a pool this long after a member was found bad, s.
+  // Resolve a name again this long after its source was found unreachable
+  // or bad (falseticker etc.), to replace it, s.
   double pool_replace_delay_s = 2.0;
 
   // From the effective configuration: makestep, maxslewrate, maxupdateskew,

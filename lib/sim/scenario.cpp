@@ -233,6 +233,12 @@ class Runner {
     result_.fine_sync_time_s = first_hold_time_s(all_, config_.fine_sync, config_.fine_hold_s);
     result_.stats = error_stats(all_, config_.stats_start_s);
     result_.frequency_sets = clock_.count(ClockAdjustment::Kind::Frequency);
+    result_.adjustments = clock_.adjustments();
+    result_.final_states.assign(servers_.size(), '?');
+    for (const auto& row : engine_.sources(clock_.now())) {
+      if (!row.address) continue;
+      if (const auto idx = index_of(*row.address)) result_.final_states[*idx] = row.state;
+    }
   }
 
   const ScenarioConfig& config_;

@@ -72,10 +72,13 @@ struct ScenarioResult {
   std::uint64_t local_samples = 0;       // samples following LOCL
   std::uint64_t unsync_samples = 0;      // samples with no reference
   std::size_t steps = 0;                 // clock steps made
+  std::vector<ClockAdjustment> adjustments;  // every call that changed the clock
   std::size_t frequency_sets = 0;
   std::uint64_t requests = 0;            // sent by the client
   std::uint64_t replies = 0;             // delivered to the client
   bool panic = false;
+  // Each server's row state (chronyc sources: * + - x ~ ?) at the end.
+  std::vector<char> final_states;
 
   // True if any event's text contains `needle`.
   [[nodiscard]] bool logged(const std::string& needle) const;

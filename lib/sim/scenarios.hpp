@@ -22,6 +22,9 @@ namespace gnomon::sim {
 [[nodiscard]] ScenarioConfig falseticker_scenario(int falsetickers, std::uint64_t seed = 1);
 // minpoll = maxpoll = p, 1 us jitter, no wander, makestep 0.01 1, 10 * 2^p s.
 [[nodiscard]] ScenarioConfig fixed_poll_scenario(int poll, std::uint64_t seed = 1);
+// chrony 014-intermittent: the network passes packets only for 1200 s of
+// every 10000 s, for 100000 s.
+[[nodiscard]] ScenarioConfig intermittent_scenario(std::uint64_t seed = 1);
 // The network is up only 30 minutes a day, for three days.
 [[nodiscard]] ScenarioConfig holdover_scenario(std::uint64_t seed = 1);
 // One server and the local clock: the server's link is down from 2000 s to

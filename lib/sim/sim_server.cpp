@@ -43,7 +43,7 @@ std::optional<SimReply> SimServer::handle(double t_s, const SocketAddress& clien
   ctx.allowed = true;
   ctx.rx_fuzz = random_.next_u32();
   ctx.tx_fuzz = random_.next_u32();
-  const ReplyResult r = build_reply(ctx, served_state(t_s), ServerOptions{}, buffer_);
+  const ServerReply r = build_reply(ctx, served_state(t_s), ServerOptions{}, buffer_);
   if (!r.answered() || r.length == 0) {
     ++counters_.dropped;
     return std::nullopt;

@@ -72,7 +72,7 @@ RequestContext context(const Bytes& req, std::uint16_t port = 40000) {
 }
 
 struct Answer {
-  ReplyResult result;
+  ServerReply result;
   std::array<std::uint8_t, 64> buf{};
   [[nodiscard]] NtpHeader header() const {
     return decode_header(std::span<const std::uint8_t, kNtpHeaderLen>(buf.data(), kNtpHeaderLen));
@@ -503,7 +503,7 @@ TEST_CASE("drop reasons", "[server]") {
   }
   SECTION("no room in the output buffer") {
     std::array<std::uint8_t, 47> small{};
-    const ReplyResult r = build_reply(context(good), synced_state(), {}, small);
+    const ServerReply r = build_reply(context(good), synced_state(), {}, small);
     CHECK(r.reason == DropReason::NoRoom);
     CHECK(r.length == 0);
   }
@@ -533,8 +533,8 @@ TEST_CASE("two-phase API matches build_reply", "[server]") {
   REQUIRE(check_request(ctx, parsed) == DropReason::None);
   std::array<std::uint8_t, 48> one{};
   std::array<std::uint8_t, 48> two{};
-  const ReplyResult r1 = write_reply(parsed, ctx, synced_state(), {}, one);
-  const ReplyResult r2 = build_reply(ctx, synced_state(), {}, two);
+  const ServerReply r1 = write_reply(parsed, ctx, synced_state(), {}, one);
+  const ServerReply r2 = build_reply(ctx, synced_state(), {}, two);
   CHECK(r1.length == r2.length);
   CHECK(one == two);
 }
@@ -641,7 +641,7 @@ TEST_CASE("a reply is never longer than its request (random and mutated requests
     ServerOptions opts;
     opts.min_reply_poll = static_cast<int>(rng() % 40) - 20;
     std::array<std::uint8_t, 1200> out{};
-    const ReplyResult r = build_reply(ctx, states[rng() % states.size()], opts, out);
+    const ServerReply r = build_reply(ctx, states[rng() % states.size()], opts, out);
     if (r.answered()) {
       ++answered;
       REQUIRE(r.length == kNtpHeaderLen);

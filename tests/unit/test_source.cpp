@@ -828,8 +828,30 @@ TEST_CASE("clock steps rebase the source's samples", "[source]") {
   h.server_ahead_s = -0.5;  // we are 0.5 s ahead
   for (int i = 0; i < 5; ++i) REQUIRE(h.exchange().disposition == ReplyDisposition::Accepted);
   CHECK(h.src.stats().predict_offset(h.now) == Approx(0.5).margin(1e-6));
+  const TimePoint timer = *h.src.next_timer();
   h.src.on_clock_stepped(Duration::from_seconds(0.5));
-  CHECK(h.src.stats().predict_offset(h.now) == Approx(0.0).margin(1e-6));
+  CHECK(h.src.stats().predict_offset(h.now - Duration::from_ms(500)) == Approx(0.0).margin(1e-6));
+  CHECK(*h.src.next_timer() == timer - Duration::from_ms(500));
+}
+
+TEST_CASE("a step of 1e8 s moves the timer with the clock", "[source]") {
+  Harness h(basic_options());
+  REQUIRE(h.exchange().disposition == ReplyDisposition::Accepted);
+  const TimePoint timer = *h.src.next_timer();
+  h.src.on_clock_stepped(Duration::seconds(100000000));  // the clock was 1e8 s ahead
+  CHECK(*h.src.next_timer() == timer - Duration::seconds(100000000));
+}
+
+TEST_CASE("a reply to a request in flight during a step is not used", "[source]") {
+  Harness h(basic_options());
+  REQUIRE(h.exchange().disposition == ReplyDisposition::Accepted);
+  REQUIRE(h.fire());
+  h.src.on_clock_stepped(Duration::from_seconds(0.2));
+  const auto r = h.deliver(h.reply());
+  CHECK(r.disposition == ReplyDisposition::Invalid);
+  CHECK(h.src.stats().samples() == 1);
+  // The next exchange works.
+  CHECK(h.exchange().disposition == ReplyDisposition::Accepted);
 }
 
 TEST_CASE("options from config, clamped", "[source]") {
@@ -871,4 +893,42 @@ TEST_CASE("sub-second polling only on a LAN", "[source][poll]") {
   wan.one_way_s = 0.025;
   for (int i = 0; i < 5; ++i) REQUIRE(wan.exchange().disposition == ReplyDisposition::Accepted);
   CHECK(wan.src.poll() == 0);
+}
+
+TEST_CASE("poll rule: Kalman effective samples keeps the poll short for a wandering clock",
+          "[source][poll]") {
+  // Our clock's frequency wanders 10 ppb/s against a server 100 us jittery.
+  const auto mean_poll = [](PollRule rule) {
+    SourceOptions o = basic_options();
+    o.poll_rule = rule;
+    o.stats.estimator = StatsEstimator::Kalman;
+    Harness h(o);
+    std::mt19937_64 gen(11);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::exponential_distribution<double> queue(1.0 / 100e-6);
+    double freq = 0.0;
+    double offset = 0.0;
+    double sum = 0.0;
+    TimePoint last = h.now;
+    for (int i = 0; i < 300; ++i) {
+      REQUIRE(h.fire());
+      const double dt = (h.now - last).to_seconds();
+      last = h.now;
+      freq += 1e-8 * std::sqrt(dt) * normal(gen);
+      offset += freq * dt;
+      const double up = queue(gen);
+      const double down = queue(gen);
+      h.one_way_s = 0.0005 + (up + down) / 2.0;
+      h.server_ahead_s = -offset + (up - down) / 2.0;
+      static_cast<void>(h.deliver(h.reply()));
+      sum += h.src.poll();
+    }
+    CHECK(h.src.stats().kalman_effective_samples() > 0.0);
+    return sum / 300.0;
+  };
+  const double chrony = mean_poll(PollRule::ChronySamples);
+  const double kalman = mean_poll(PollRule::KalmanEffectiveSamples);
+  INFO("chrony rule " << chrony << " kalman rule " << kalman);
+  CHECK(kalman <= chrony);
+  CHECK(kalman < 10.0);
 }

@@ -20,6 +20,11 @@ using cmdmon::ReplyType;
 constexpr std::size_t kNameWidth = 25;
 // Upper bound on CLIENT_ACCESSES_BY_INDEX3 pages, whatever the daemon says.
 constexpr int kMaxClientPages = 1 << 20;
+// chronyc hides sources whose names are not resolved yet unless given -a.
+// gnomonc lists them, named as configured, because an unresolved pool is
+// exactly what an admin looking at `sources` needs to see. Every row chronyc
+// prints is printed identically.
+constexpr bool kShowUnresolvedSources = true;
 
 class Runner {
  public:
@@ -70,31 +75,42 @@ class Runner {
   }
 
   std::optional<std::vector<std::uint8_t>> request(Command c, const cmdmon::RequestArgs& a,
-                                                   std::initializer_list<ReplyType> accepted, bool print_ok = false) {
-    return ctx_.session.request(c, a, accepted, print_ok);
+                                                   std::initializer_list<ReplyType> accepted,
+                                                   StatusOutput output = StatusOutput::Errors) {
+    return ctx_.session.request(c, a, accepted, output);
   }
 
-  // chronyc's -N: the name the source was configured with, "?" if unknown.
-  std::string configured_name(const cmdmon::Address& address) {
+  // The name the source was configured with (chronyc's get_source_name()):
+  // nullopt if the daemon doesn't know it or it isn't printable.
+  std::optional<std::string> configured_name(const cmdmon::Address& address, StatusOutput output) {
     cmdmon::RequestArgs a;
     a.address = address;
-    const auto reply = request(Command::NtpSourceName, a, {ReplyType::NtpSourceName});
-    if (!reply) return "?";
-    const auto name = cmdmon::decode_source_name(*reply);
-    if (!name) return "?";
+    const auto reply = request(Command::NtpSourceName, a, {ReplyType::NtpSourceName}, output);
+    if (!reply) return std::nullopt;
+    auto name = cmdmon::decode_source_name(*reply);
+    if (!name) return std::nullopt;
     for (char c : *name) {
-      if (!std::isgraph(static_cast<unsigned char>(c))) return "?";
+      if (!std::isgraph(static_cast<unsigned char>(c))) return std::nullopt;
     }
-    return *name;
+    return name;
   }
 
   // chronyc's format_name(): the refid text for reference clocks, else the
-  // configured name (-N), the numeric address (-n, CSV) or reverse DNS cut to
-  // `width` with '>'. JSON never cuts.
+  // configured name (-N, "?" if unknown), the numeric address (-n, CSV) or
+  // reverse DNS cut to `width` with '>'. JSON never cuts.
+  //
+  // Unlike chronyc, a source whose name is not resolved yet is named as
+  // configured ("0.pool.ntp.org") instead of "ID#0000000001": gnomonc lists
+  // such sources by default (see kShowUnresolvedSources).
   std::string name_of(std::size_t width, bool is_ref, std::uint32_t ref_id, bool is_source,
                       const cmdmon::Address& address) {
     if (is_ref) return refid_to_string(ref_id);
-    if (is_source && ctx_.options.source_names) return configured_name(address);
+    if (is_source && ctx_.options.source_names) return configured_name(address, StatusOutput::Errors).value_or("?");
+    if (is_source && address.family == cmdmon::Address::Family::Id) {
+      const auto name = configured_name(address, StatusOutput::None);
+      if (!name) return address_to_string(address);
+      return json() ? *name : truncate_name(*name, width);
+    }
     if (ctx_.options.no_dns || csv()) return address_to_string(address);
     std::string name = reverse_lookup(address);
     return json() ? name : truncate_name(std::move(name), width);
@@ -107,6 +123,7 @@ class Runner {
 
   ListOptions list_options(const std::vector<std::string>& args) const {
     ListOptions o;
+    o.all = kShowUnresolvedSources;
     o.verbose = ctx_.options.verbose && text();
     for (const std::string& a : args) {
       if (a == "-a") o.all = true;
@@ -340,7 +357,7 @@ class Runner {
 
   // A control command answered by a bare status: "200 OK" on success.
   bool control(Command command, const cmdmon::RequestArgs& args) {
-    const auto reply = request(command, args, {ReplyType::Null}, true);
+    const auto reply = request(command, args, {ReplyType::Null}, StatusOutput::All);
     if (!reply) return failed();
     if (json()) print(json::status("200 OK"));
     return true;

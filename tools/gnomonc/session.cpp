@@ -12,9 +12,9 @@ Session::Session(Transport& transport, OutputMode mode, std::FILE* out, Sequence
                  RetryPolicy policy)
     : transport_(transport), mode_(mode), out_(out), sequences_(std::move(sequences)), policy_(policy) {}
 
-void Session::report(const std::string& line) {
+void Session::report(const std::string& line, StatusOutput output) {
   last_failure_ = line;
-  if (mode_ != OutputMode::Json) std::fprintf(out_, "%s\n", line.c_str());
+  if (mode_ != OutputMode::Json && output != StatusOutput::None) std::fprintf(out_, "%s\n", line.c_str());
 }
 
 bool Session::submit(std::vector<std::uint8_t>& request, std::vector<std::uint8_t>& reply) {
@@ -53,27 +53,24 @@ bool Session::submit(std::vector<std::uint8_t>& request, std::vector<std::uint8_
 
 std::optional<std::vector<std::uint8_t>> Session::request(cmdmon::Command command, const cmdmon::RequestArgs& args,
                                                           std::initializer_list<cmdmon::ReplyType> accepted,
-                                                          bool print_ok) {
+                                                          StatusOutput output) {
   std::vector<std::uint8_t> packet = cmdmon::build_request(command, args);
   std::vector<std::uint8_t> reply;
   while (!submit(packet, reply)) {
     if (transport_.open_next()) continue;
-    report("506 Cannot talk to daemon");
+    report("506 Cannot talk to daemon", output);
     return std::nullopt;
   }
   const auto header = cmdmon::decode_reply_header(reply);
   if (!header) {  // check_reply() accepted it, so this cannot happen
-    report("508 Bad reply from daemon");
+    report("508 Bad reply from daemon", output);
     return std::nullopt;
   }
   const auto status = static_cast<cmdmon::Status>(header->status);
-  if (status != cmdmon::Status::Success || print_ok) {
-    const std::string line = text::status_line(header->status);
-    if (status == cmdmon::Status::Success) {
-      if (mode_ != OutputMode::Json) std::fprintf(out_, "%s\n", line.c_str());
-    } else {
-      report(line);
-    }
+  if (status != cmdmon::Status::Success) {
+    report(text::status_line(header->status), output);
+  } else if (output == StatusOutput::All && mode_ != OutputMode::Json) {
+    std::fprintf(out_, "%s\n", text::status_line(header->status).c_str());
   }
   if (status != cmdmon::Status::Success && status != cmdmon::Status::AccessAllowed &&
       status != cmdmon::Status::AccessDenied) {
@@ -83,7 +80,7 @@ std::optional<std::vector<std::uint8_t>> Session::request(cmdmon::Command comman
     return static_cast<std::uint16_t>(t) == header->reply;
   });
   if (!expected) {
-    report("508 Bad reply from daemon");
+    report("508 Bad reply from daemon", output);
     return std::nullopt;
   }
   return reply;

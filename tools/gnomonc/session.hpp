@@ -22,6 +22,11 @@ namespace gnomon::gnomonc {
 
 enum class OutputMode { Text, Csv, Json };
 
+// Which status lines a request prints: failures only (monitoring commands),
+// also "200 OK" (control commands), or none (lookups whose failure has a
+// fallback).
+enum class StatusOutput { Errors, All, None };
+
 struct RetryPolicy {
   std::chrono::milliseconds initial_timeout{1000};
   int max_retries = 2;
@@ -35,12 +40,12 @@ class Session {
           RetryPolicy policy = {});
 
   // chronyc's request_reply(): the reply when its status is a success and its
-  // type one of `accepted`. Otherwise nullopt, after printing (or recording)
-  // the status line. `print_ok` prints "200 OK" on success (control commands).
+  // type one of `accepted`. Otherwise nullopt, after printing (see
+  // StatusOutput) or, for JSON, recording the status line.
   [[nodiscard]] std::optional<std::vector<std::uint8_t>> request(cmdmon::Command command,
                                                                  const cmdmon::RequestArgs& args,
                                                                  std::initializer_list<cmdmon::ReplyType> accepted,
-                                                                 bool print_ok = false);
+                                                                 StatusOutput output = StatusOutput::Errors);
 
   // The last failure's status line ("501 Not authorised"), for JSON output.
   [[nodiscard]] const std::string& last_failure() const { return last_failure_; }
@@ -49,7 +54,7 @@ class Session {
  private:
   // chronyc's submit_request(): false when no valid reply came after all retries.
   [[nodiscard]] bool submit(std::vector<std::uint8_t>& request, std::vector<std::uint8_t>& reply);
-  void report(const std::string& line);
+  void report(const std::string& line, StatusOutput output);
 
   Transport& transport_;
   OutputMode mode_;

@@ -4,7 +4,7 @@
 // Writes each scenario's time series (first seed) as CSV, a results table as
 // Markdown, and PNG plots when gnuplot is installed.
 //
-//   gnomon-sim [--out DIR] [--seeds N] [--no-plot] [--list] [NAME|PREFIX ...]
+//   gnomon-sim [--out DIR] [--seeds N] [--kalman] [--no-plot] [--list] [NAME|PREFIX ...]
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -26,14 +26,16 @@ struct Options {
   std::optional<int> seeds;
   bool plot = true;
   bool list = false;
+  bool kalman = false;
   std::vector<std::string> names;
 };
 
 void usage() {
   std::puts(
-      "usage: gnomon-sim [--out DIR] [--seeds N] [--no-plot] [--list] [NAME|PREFIX ...]\n"
+      "usage: gnomon-sim [--out DIR] [--seeds N] [--kalman] [--no-plot] [--list] [NAME|PREFIX ...]\n"
       "Runs the named scenarios (all by default; a prefix such as 'poll' or 'jitter'\n"
-      "selects a group) and prints the results beside chrony's figures.");
+      "selects a group) and prints the results beside chrony's figures.\n"
+      "--kalman steers from the sources' Kalman estimates instead of the regression.");
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
@@ -50,6 +52,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
       o.plot = false;
     } else if (a == "--list") {
       o.list = true;
+    } else if (a == "--kalman") {
+      o.kalman = true;
     } else if (a == "-h" || a == "--help" || (!a.empty() && a[0] == '-')) {
       return std::nullopt;
     } else {
@@ -168,7 +172,11 @@ int main(int argc, char** argv) {
     const int seeds = opts->seeds.value_or(spec.seeds);
     std::vector<ScenarioResult> runs;
     const auto t0 = std::chrono::steady_clock::now();
-    for (int s = 1; s <= seeds; ++s) runs.push_back(run_scenario(spec.make(static_cast<std::uint64_t>(s))));
+    for (int s = 1; s <= seeds; ++s) {
+      ScenarioConfig config = spec.make(static_cast<std::uint64_t>(s));
+      if (opts->kalman) config.engine.stats.estimator = gnomon::StatsEstimator::Kalman;
+      runs.push_back(run_scenario(config));
+    }
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     {
       std::ofstream csv(opts->out_dir + "/" + spec.name + ".csv");

@@ -1,0 +1,80 @@
+// The client side of gnomond: the controlled clock, the SyncEngine (sources,
+// selection, discipline), the client sockets and DNS, and the drift file.
+// It executes the engine's actions and reports what we serve after each one.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "daemon/linux_clock.hpp"
+#include "daemon/ntp_client.hpp"
+#include "daemon/random_pool.hpp"
+#include "lib/clock.hpp"
+#include "lib/config.hpp"
+#include "lib/sync_engine.hpp"
+
+namespace gnomon::daemon {
+
+// What the NTP server needs after each change: the state to serve and the
+// correction to add to raw CLOCK_REALTIME readings (non-zero only in -x mode,
+// where the clock is corrected virtually, as chronyd -x does).
+using StateListener = std::function<void(const ServedState&, Duration correction)>;
+
+class TimeSync {
+ public:
+  TimeSync(boost::asio::io_context& ctx, const Config& config, StateListener on_state);
+  ~TimeSync();
+  TimeSync(const TimeSync&) = delete;
+  TimeSync& operator=(const TimeSync&) = delete;
+
+  // Opens the clock (Linux driver or no-control) and loads the drift file.
+  // Returns false if the clock cannot be controlled.
+  bool open();
+  void start();
+  // Saves the drift file and closes sockets.
+  void stop();
+  void reload(const std::vector<SourceConfig>& sources);
+  // Recomputes the served state (called periodically).
+  void refresh();
+
+  [[nodiscard]] SyncEngine& engine() { return *engine_; }
+  // The controlled clock's reading now.
+  [[nodiscard]] TimePoint now();
+  [[nodiscard]] bool panicked() const { return panicked_; }
+  [[nodiscard]] bool clock_controlled() const { return linux_clock_ != nullptr; }
+
+  // chronyc's makestep/burst/online/offline.
+  void make_step();
+
+ private:
+  class RandomAdapter;
+  void process(Actions actions);
+  void schedule(std::optional<TimePoint> wakeup);
+  void on_timer();
+  void on_reply(const ReceivedReply& r);
+  void on_resolved(EntryId entry, const std::vector<IpAddress>& addrs);
+  void write_drift(const DriftData& d);
+  void load_drift();
+  [[nodiscard]] Duration correction();
+  void notify_state();
+
+  boost::asio::io_context& ctx_;
+  Config config_;
+  StateListener on_state_;
+  RealClockSyscalls syscalls_;
+  std::unique_ptr<LinuxClock> linux_clock_;
+  std::unique_ptr<ClockControl> clock_;
+  std::unique_ptr<SyncEngine> engine_;
+  std::unique_ptr<NtpClientIo> io_;
+  std::unique_ptr<RandomAdapter> rng_;
+  boost::asio::steady_timer timer_;
+  bool panicked_ = false;
+  bool drift_warned_ = false;
+  std::optional<std::string> last_selected_;
+};
+
+}  // namespace gnomon::daemon
