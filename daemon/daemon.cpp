@@ -55,11 +55,20 @@ int Daemon::run() {
   if (config_.local.enabled) {
     spdlog::info("Local reference enabled at stratum {}", config_.local.stratum);
   }
+  provider_ = std::make_unique<ControlProvider>(*sync_, server_.get(), [this] { reload(); });
+  control_ = std::make_unique<ControlServer>(ctx_, *provider_);
+  provider_->set_control_counters(&control_->counters());
+  std::string what;
+  if (auto ec = control_->open(config_.control, what)) {
+    // Time service matters more than monitoring: carry on without it.
+    spdlog::error("Could not open {}: {}; the control channel is partly or wholly off", what, ec.message());
+  }
   sync_->start();
   wait_signal();
   schedule_tick();
   ctx_.run();
   sync_->stop();
+  if (control_) control_->close();
   if (server_) {
     log_server_counters();
     server_->stop();
@@ -116,6 +125,7 @@ void Daemon::reload() {
   config_.server.access = r.config->server.access;
   config_.control.access = r.config->control.access;
   apply_access();
+  if (control_) control_->set_access(config_.control.access);
   sync_->reload(config_.sources);
   spdlog::info("Reloaded sources and access rules from {}", config_.source_file);
 }

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "daemon/control_provider.hpp"
+#include "daemon/control_server.hpp"
 #include "daemon/ntp_server.hpp"
 #include "daemon/options.hpp"
 #include "daemon/time_sync.hpp"
@@ -46,6 +48,8 @@ class Daemon {
   boost::asio::steady_timer tick_timer_;
   std::unique_ptr<NtpServer> server_;
   std::unique_ptr<TimeSync> sync_;
+  std::unique_ptr<ControlProvider> provider_;
+  std::unique_ptr<ControlServer> control_;
   int exit_code_ = kExitOk;
 };
 

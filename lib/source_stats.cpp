@@ -97,6 +97,11 @@ bool finite_sample(const NtpSample& s) {
          std::isfinite(s.root_dispersion_s);
 }
 
+// Auto estimator: discount of the prediction scores per sample, and how many
+// predictions must be compared before the Kalman filter may be chosen.
+constexpr double kPredictionScoreDecay = 0.97;
+constexpr int kMinPredictionsCompared = 8;
+
 // Seconds from b to a.
 double seconds_between(TimePoint a, TimePoint b) { return (a - b).to_seconds(); }
 
@@ -138,6 +143,7 @@ void SourceStats::reset() {
   std_dev_s_ = kWorstCaseStdDevS;
   nruns_ = 0;
   kalman_ = Kalman{};
+  prediction_score_ = PredictionScore{};
 }
 
 int SourceStats::ring_index(int i) const {
@@ -187,8 +193,39 @@ void SourceStats::add_sample(const NtpSample& sample) {
   runs_ = std::min(runs_, kRingLen - n_);
   find_min_delay();
 
+  // Each estimator's prediction of this sample, before it learns from it.
+  const bool compare = regression_ok_ && kalman_.initialised;
+  const double regression_error =
+      compare ? sample.offset_s - (offset_s_ + seconds_between(sample.time, offset_time_) * freq_) : 0.0;
+  double kalman_error = 0.0;
+  if (compare) {
+    const KalmanFilter& f = kalman_.filters[static_cast<std::size_t>(kalman_.best)];
+    kalman_error = sample.offset_s - (f.offset_s + seconds_between(sample.time, kalman_.time) * f.freq);
+  }
+
   regress();
   update_kalman(sample);
+
+  if (compare && kalman_.last_noise_var > 0.0) {
+    const double w = 1.0 / kalman_.last_noise_var;
+    PredictionScore& ps = prediction_score_;
+    ps.regression = kPredictionScoreDecay * ps.regression + w * regression_error * regression_error;
+    ps.kalman = kPredictionScoreDecay * ps.kalman + w * kalman_error * kalman_error;
+    ps.compared = std::min(ps.compared + 1, 1 << 20);
+  }
+}
+
+bool SourceStats::use_kalman() const {
+  switch (options_.estimator) {
+    case StatsEstimator::Kalman:
+      return kalman_.initialised;
+    case StatsEstimator::Auto:
+      return kalman_.initialised && prediction_score_.compared >= kMinPredictionsCompared &&
+             prediction_score_.kalman < prediction_score_.regression;
+    case StatsEstimator::Regression:
+      break;
+  }
+  return false;
 }
 
 void SourceStats::regress() {
@@ -357,6 +394,7 @@ constexpr double kGateSigmas2 = 10.0 * 10.0;
 constexpr int kMaxRejectsInRow = 3;
 // Initial frequency uncertainty, (s/s)^2: 1000 ppm.
 constexpr double kInitialFreqVar = 1e-6;
+constexpr double kMinDelayGapFactor = 3.0;
 
 }  // namespace
 
@@ -404,7 +442,11 @@ void SourceStats::update_kalman(const NtpSample& sample) {
   std::partial_sort(sorted.begin(), sorted.begin() + std::min<std::ptrdiff_t>(3, used),
                     sorted.begin() + used);
   const double min_delay = sorted[0];
-  const double min_uncertainty = sorted[static_cast<std::size_t>(std::min(2, k.delay_count - 1))] - min_delay;
+  // The third smallest delay lies about 0.7 x (minimum - true floor) above
+  // the minimum when queueing delays are gamma-like near zero; 3 x that gap
+  // keeps the noise of near-minimum samples from being understated.
+  const double min_uncertainty =
+      kMinDelayGapFactor * (sorted[static_cast<std::size_t>(std::min(2, k.delay_count - 1))] - min_delay);
 
   const double floor_sd = std::max(options_.local_precision_s, 0.5 * sample.peer_dispersion_s);
   const auto noise_var = [&](double delay) {
@@ -413,6 +455,7 @@ void SourceStats::update_kalman(const NtpSample& sample) {
   };
   const double r = noise_var(sample.peer_delay_s);
   k.typical_noise_var = noise_var(median_delay);
+  k.last_noise_var = r;
 
   if (!k.initialised) {
     seed_kalman(sample, r);
@@ -552,7 +595,7 @@ SourceEstimate SourceStats::kalman_estimate() const {
 }
 
 SourceEstimate SourceStats::estimate() const {
-  return options_.estimator == StatsEstimator::Kalman ? kalman_estimate() : regression_estimate();
+  return use_kalman() ? kalman_estimate() : regression_estimate();
 }
 
 double SourceStats::predict_offset(TimePoint t) const {

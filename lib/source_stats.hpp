@@ -47,6 +47,8 @@ inline constexpr double kMinStdDevS = 1e-9;
 enum class StatsEstimator : std::uint8_t {
   Regression,  // chrony's weighted regression (default: chrony's numbers)
   Kalman,      // 2-state Kalman filter with delay-based noise
+  Auto,        // whichever of the two has predicted this source's recent
+               // samples better (weighted by the samples' delay-based noise)
 };
 
 struct SourceStatsOptions {
@@ -206,6 +208,14 @@ class SourceStats {
     int delay_count = 0;
     int delay_next = 0;
     double typical_noise_var = 0.0;  // s^2, of a median-delay sample
+    double last_noise_var = 0.0;     // s^2, of the latest sample
+  };
+  // Auto: discounted, noise-weighted squared prediction errors of each
+  // estimator on the samples as they arrived.
+  struct PredictionScore {
+    double regression = 0.0;
+    double kalman = 0.0;
+    int compared = 0;
   };
 
   [[nodiscard]] int ring_index(int i) const;  // i in [-runs_, n_)
@@ -243,6 +253,8 @@ class SourceStats {
   int nruns_ = 0;
 
   Kalman kalman_;
+  PredictionScore prediction_score_;
+  [[nodiscard]] bool use_kalman() const;
 };
 
 }  // namespace gnomon

@@ -328,3 +328,44 @@ TEST_CASE("Kalman estimate is rebased by clock corrections", "[stats][kalman]") 
   st.on_clock_stepped(Duration::from_seconds(-1.0));  // clock moved 1 s forward
   CHECK(st.predict_offset(at(t + 1.0)) == Approx(1.0).margin(1e-6));
 }
+
+TEST_CASE("Auto estimator: picks the better predictor of recent samples", "[stats][kalman]") {
+  // Low jitter on a wandering clock: the Kalman filter predicts better than
+  // the regression, and Auto switches to it; the reports stay chrony's.
+  SourceStatsOptions o;
+  o.estimator = StatsEstimator::Auto;
+  SourceStats st(o);
+  SourceStatsOptions ro;
+  SourceStats reg(ro);
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::exponential_distribution<double> queue(1.0 / 10e-6);
+  double offset = 0.0;
+  double freq = 1e-6;
+  double err_auto = 0.0;
+  double err_reg = 0.0;
+  for (int i = 0; i < 300; ++i) {
+    for (int s = 0; s < 64; ++s) {
+      offset += freq;
+      freq += 1e-8 * normal(gen);
+    }
+    const double t = 64.0 * (i + 1);
+    if (i > 30) {
+      err_auto += std::pow(st.predict_offset(at(t)) - offset, 2);
+      err_reg += std::pow(reg.predict_offset(at(t)) - offset, 2);
+    }
+    const double up = queue(gen);
+    const double down = queue(gen);
+    const NtpSample s = make_sample(t, offset + (up - down) / 2.0, 200e-6 + up + down);
+    st.add_sample(s);
+    reg.add_sample(s);
+  }
+  INFO("auto " << std::sqrt(err_auto / 269) << " regression " << std::sqrt(err_reg / 269));
+  CHECK(err_auto < err_reg);
+  const SourceEstimate e = st.estimate();
+  const SourceEstimate k = st.kalman_estimate();
+  CHECK(e.offset_s == k.offset_s);
+  CHECK(st.sourcestats_report(at(64.0 * 300)).frequency_ppm ==
+        Approx(st.regression_estimate().frequency * 1e6));
+  CHECK(st.kalman_wander() > 0.0);
+}

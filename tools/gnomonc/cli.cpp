@@ -1,5 +1,6 @@
 #include "tools/gnomonc/cli.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -15,6 +16,23 @@
 #endif
 
 namespace gnomon::gnomonc {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+extern "C" void on_stop_signal(int) { g_stop = 1; }
+
+// SIGINT/SIGTERM/SIGHUP end a pending request (poll() returns early), so
+// that gnomonc removes its socket file on the way out.
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
+}  // namespace
 
 int run_cli(int argc, char** argv) {
   const std::string program = argc > 0 && argv[0] != nullptr ? argv[0] : "gnomonc";
@@ -53,6 +71,8 @@ int run_cli(int argc, char** argv) {
   std::mt19937 rng(entropy());
   const OutputMode mode = options.json ? OutputMode::Json : options.csv ? OutputMode::Csv : OutputMode::Text;
   Session session(transport, mode, stdout, [&rng] { return static_cast<std::uint32_t>(rng()); });
+  install_stop_handlers();
+  session.set_stop_check([] { return g_stop != 0; });
 
   const CommandContext ctx{options, session, stdout, stderr};
   const bool ok = run_command(ctx);

@@ -25,6 +25,7 @@ bool Session::submit(std::vector<std::uint8_t>& request, std::vector<std::uint8_
     const auto deadline = steady_clock::now() + policy_.initial_timeout * (1 << attempt);
     bool resend = false;
     while (!resend) {
+      if (stop_requested_ && stop_requested_()) return false;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now());
       if (left.count() <= 0) break;
       switch (transport_.receive(left, reply)) {
@@ -57,6 +58,10 @@ std::optional<std::vector<std::uint8_t>> Session::request(cmdmon::Command comman
   std::vector<std::uint8_t> packet = cmdmon::build_request(command, args);
   std::vector<std::uint8_t> reply;
   while (!submit(packet, reply)) {
+    if (stop_requested_ && stop_requested_()) {
+      last_failure_ = "506 Cannot talk to daemon";
+      return std::nullopt;
+    }
     if (transport_.open_next()) continue;
     report("506 Cannot talk to daemon", output);
     return std::nullopt;

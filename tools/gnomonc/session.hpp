@@ -47,6 +47,10 @@ class Session {
                                                                  std::initializer_list<cmdmon::ReplyType> accepted,
                                                                  StatusOutput output = StatusOutput::Errors);
 
+  // Polled while waiting: when it returns true (SIGINT, SIGTERM), requests
+  // give up at once and quietly.
+  void set_stop_check(std::function<bool()> stop_requested) { stop_requested_ = std::move(stop_requested); }
+
   // The last failure's status line ("501 Not authorised"), for JSON output.
   [[nodiscard]] const std::string& last_failure() const { return last_failure_; }
   [[nodiscard]] OutputMode mode() const { return mode_; }
@@ -62,6 +66,7 @@ class Session {
   SequenceSource sequences_;
   RetryPolicy policy_;
   std::string last_failure_;
+  std::function<bool()> stop_requested_;
 };
 
 }  // namespace gnomon::gnomonc

@@ -1,0 +1,260 @@
+#include "daemon/control_provider.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace gnomon::daemon {
+
+namespace {
+
+using cmdmon::Address;
+
+// Where chrony's wire carries "source minus local" (sources, sourcestats,
+// ntpdata offsets), gnomon's "local minus source" is negated.
+constexpr double kWireSign = -1.0;
+
+Address row_address(const SourceRow& r) {
+  if (r.mode == SourceRowMode::Local) return Address::inet4(r.refid);
+  if (r.address) return Address::from_ip(r.address->ip);
+  return Address::from_id(r.id);
+}
+
+template <class Row>
+Address stats_address(const Row& r) {
+  if (r.address) return Address::from_ip(r.address->ip);
+  if (r.refid == kLoclRefid) return Address{};
+  return Address::from_id(r.id);
+}
+
+cmdmon::SourceState wire_state(char c) {
+  switch (c) {
+    case '*': return cmdmon::SourceState::Selected;
+    case '+': return cmdmon::SourceState::Combined;
+    case '-': return cmdmon::SourceState::NotCombined;
+    case 'x': return cmdmon::SourceState::Falseticker;
+    case '~': return cmdmon::SourceState::Jittery;
+    default: return cmdmon::SourceState::Unusable;
+  }
+}
+
+std::uint32_t seconds_ago(std::optional<double> s) {
+  if (!s || !std::isfinite(*s) || *s < 0) return 0xFFFFFFFFu;
+  if (*s >= 4294967294.0) return 0xFFFFFFFEu;
+  return static_cast<std::uint32_t>(*s);
+}
+
+}  // namespace
+
+ControlProvider::ControlProvider(TimeSync& sync, const NtpServer* server, std::function<void()> reload_sources)
+    : sync_(sync), server_(server), reload_sources_(std::move(reload_sources)) {}
+
+std::uint32_t ControlProvider::source_count() const {
+  return static_cast<std::uint32_t>(sync_.engine().sources(sync_.now()).size());
+}
+
+std::optional<cmdmon::SourceReport> ControlProvider::source(std::uint32_t index) const {
+  auto rows = sync_.engine().sources(sync_.now());
+  if (index >= rows.size()) return std::nullopt;
+  const SourceRow& r = rows[index];
+  cmdmon::SourceReport s;
+  s.address = row_address(r);
+  s.poll_log2 = r.poll;
+  s.stratum = r.stratum;
+  s.state = wire_state(r.state);
+  s.mode = r.mode == SourceRowMode::Local  ? cmdmon::SourceMode::Reference
+           : r.mode == SourceRowMode::Peer ? cmdmon::SourceMode::Peer
+                                           : cmdmon::SourceMode::Client;
+  s.flags = r.sel_options;
+  s.reachability = r.reach;
+  if (r.last_sample.valid) {
+    s.last_sample_ago_s = seconds_ago(r.last_rx_ago_s);
+    s.original_offset_s = kWireSign * r.last_sample.orig_offset_s;
+    s.adjusted_offset_s = kWireSign * r.last_sample.offset_s;
+    s.error_s = r.last_sample.error_s;
+  } else {
+    s.last_sample_ago_s = 0xFFFFFFFFu;
+  }
+  return s;
+}
+
+std::optional<cmdmon::SourcestatsReport> ControlProvider::sourcestats(std::uint32_t index) const {
+  auto rows = sync_.engine().sourcestats(sync_.now());
+  if (index >= rows.size()) return std::nullopt;
+  const SourcestatsRow& r = rows[index];
+  cmdmon::SourcestatsReport s;
+  s.ref_id = r.refid;
+  s.address = stats_address(r);
+  s.samples = static_cast<std::uint32_t>(std::max(0, r.stats.samples));
+  s.runs = static_cast<std::uint32_t>(std::max(0, r.stats.runs));
+  s.span_s = static_cast<std::uint32_t>(std::max(0.0, r.stats.span_s));
+  s.std_dev_s = r.stats.std_dev_s;
+  s.residual_freq_ppm = r.stats.frequency_ppm;
+  s.skew_ppm = r.stats.skew_ppm;
+  s.offset_s = kWireSign * r.stats.offset_s;
+  s.offset_error_s = r.stats.offset_err_s;
+  return s;
+}
+
+cmdmon::TrackingReport ControlProvider::tracking() const {
+  TimePoint now = sync_.now();
+  TrackingReport t = sync_.engine().tracking(now);
+  cmdmon::TrackingReport w;
+  w.ref_id = t.ref_id;
+  if (t.source_id) {
+    for (const auto& r : sync_.engine().sources(now)) {
+      if (r.id == *t.source_id && r.address) w.address = Address::from_ip(r.address->ip);
+    }
+  }
+  w.stratum = t.stratum;
+  w.leap = t.leap;
+  w.ref_time = t.ref_time;
+  w.current_correction_s = -t.system_time_offset_s;
+  w.last_offset_s = t.last_offset_s;
+  w.rms_offset_s = t.rms_offset_s;
+  w.freq_ppm = t.freq_ppm;
+  w.residual_freq_ppm = t.resid_freq_ppm;
+  w.skew_ppm = t.skew_ppm;
+  w.root_delay_s = t.root_delay_s;
+  w.root_dispersion_s = t.root_dispersion_s;
+  w.last_update_interval_s = t.last_update_interval_s;
+  return w;
+}
+
+cmdmon::ActivityReport ControlProvider::activity() const {
+  ActivityReport a = sync_.engine().activity();
+  cmdmon::ActivityReport w;
+  w.online = a.online;
+  w.offline = a.offline;
+  w.burst_online = a.burst_online;
+  w.burst_offline = a.burst_offline;
+  w.unresolved = a.unresolved;
+  return w;
+}
+
+std::optional<std::string> ControlProvider::source_name(const Address& address) const {
+  for (const auto& r : sync_.engine().sources(sync_.now())) {
+    if (r.mode == SourceRowMode::Local) continue;
+    if (row_address(r) == address) return r.name;
+  }
+  return std::nullopt;
+}
+
+std::optional<cmdmon::SelectDataReport> ControlProvider::selectdata(std::uint32_t index) const {
+  auto rows = sync_.engine().selectdata(sync_.now());
+  if (index >= rows.size()) return std::nullopt;
+  const SelectdataRow& r = rows[index];
+  cmdmon::SelectDataReport s;
+  s.ref_id = r.refid;
+  s.address = stats_address(r);
+  s.state = r.state_letter;
+  s.authenticated = r.authenticated;
+  s.leap = r.info.leap;
+  s.configured_options = r.info.conf_options;
+  s.effective_options = r.info.eff_options;
+  s.last_sample_ago_s = seconds_ago(r.info.last_sample_ago_s);
+  s.score = r.info.score;
+  s.interval_low_s = kWireSign * r.info.hi_limit_s;
+  s.interval_high_s = kWireSign * r.info.lo_limit_s;
+  return s;
+}
+
+std::optional<cmdmon::NtpDataReport> ControlProvider::ntp_data(const Address& remote) const {
+  auto ip = remote.ip();
+  if (!ip) return std::nullopt;
+  auto d = sync_.engine().ntpdata(*ip);
+  if (!d) return std::nullopt;
+  cmdmon::NtpDataReport w;
+  w.remote_address = Address::from_ip(d->remote.ip);
+  w.remote_port = d->remote.port;
+  if (d->remote.ip.is_loopback()) w.local_address = Address::from_ip(d->remote.ip.is_v4() ? IpAddress::v4(0x7F000001u) : d->remote.ip);
+  w.leap = d->leap;
+  w.version = d->version;
+  w.mode = d->mode;
+  w.stratum = d->stratum;
+  w.poll_log2 = d->poll;
+  w.precision_log2 = d->precision;
+  w.root_delay_s = d->root_delay_s;
+  w.root_dispersion_s = d->root_dispersion_s;
+  w.ref_id = d->ref_id;
+  w.ref_time = d->ref_time;
+  w.offset_s = kWireSign * d->offset_s;
+  w.peer_delay_s = d->peer_delay_s;
+  w.peer_dispersion_s = d->peer_dispersion_s;
+  w.response_time_s = d->response_time_s;
+  w.jitter_asymmetry = d->jitter_asymmetry;
+  w.tests = d->tests.bits;
+  w.interleaved = d->interleaved;
+  w.authenticated = d->authenticated;
+  w.tx_timestamping = 'D';
+  w.rx_timestamping = 'K';
+  w.total_tx = d->total_tx;
+  w.total_rx = d->total_rx;
+  w.total_valid_rx = d->total_valid_rx;
+  w.total_good_rx = d->total_good_rx;
+  w.total_kernel_rx_timestamps = d->total_rx;
+  return w;
+}
+
+cmdmon::ServerStatsReport ControlProvider::server_stats() const {
+  cmdmon::ServerStatsReport s;
+  if (server_ != nullptr) {
+    ServerCountersSnapshot c = server_->counters();
+    s.ntp_hits = c.received;
+    s.ntp_drops = c.dropped_total();
+    s.ntp_interleaved_hits = c.interleaved;
+    s.ntp_kernel_rx_timestamps = c.received;
+    s.ntp_daemon_tx_timestamps = c.answered;
+  }
+  if (control_ != nullptr) {
+    s.cmd_hits = control_->received.get();
+    s.cmd_drops = control_->dropped.get();
+  }
+  return s;
+}
+
+std::optional<cmdmon::ClientAccessesPage> ControlProvider::client_accesses(std::uint32_t, std::uint32_t,
+                                                                           std::uint32_t, bool) {
+  return std::nullopt;  // client logging arrives with the rate limiter
+}
+
+cmdmon::Status ControlProvider::make_step() {
+  sync_.make_step();
+  return cmdmon::Status::Success;
+}
+
+cmdmon::Status ControlProvider::burst(const cmdmon::SourceMatch& sources, int good_samples, int total_samples) {
+  TimePoint now = sync_.now();
+  if (sources.address.family == Address::Family::Unspec) {
+    sync_.engine().burst(now, good_samples, total_samples);
+    return cmdmon::Status::Success;
+  }
+  int n = 0;
+  for (const auto& r : sync_.engine().sources(now)) {
+    if (r.address && sources.matches(Address::from_ip(r.address->ip))) {
+      n += sync_.engine().burst(now, good_samples, total_samples, r.address->ip);
+    }
+  }
+  return n > 0 ? cmdmon::Status::Success : cmdmon::Status::NoSuchSource;
+}
+
+cmdmon::Status ControlProvider::set_online(const cmdmon::SourceMatch& sources, bool online) {
+  TimePoint now = sync_.now();
+  if (sources.address.family == Address::Family::Unspec) {
+    sync_.engine().set_online(now, online);
+    return cmdmon::Status::Success;
+  }
+  int n = 0;
+  for (const auto& r : sync_.engine().sources(now)) {
+    if (r.address && sources.matches(Address::from_ip(r.address->ip))) {
+      n += sync_.engine().set_online(now, online, r.address->ip);
+    }
+  }
+  return n > 0 ? cmdmon::Status::Success : cmdmon::Status::NoSuchSource;
+}
+
+cmdmon::Status ControlProvider::reload_sources() {
+  if (reload_sources_) reload_sources_();
+  return cmdmon::Status::Success;
+}
+
+}  // namespace gnomon::daemon

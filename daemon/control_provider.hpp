@@ -1,0 +1,47 @@
+// Answers the command protocol's questions from gnomond's live state: the
+// SyncEngine (sources, tracking) and the NTP server's counters. Maps
+// gnomon's sign conventions onto chrony's wire conventions.
+#pragma once
+
+#include <functional>
+
+#include "daemon/control_server.hpp"
+#include "daemon/ntp_server.hpp"
+#include "daemon/time_sync.hpp"
+#include "lib/cmdmon_server.hpp"
+
+namespace gnomon::daemon {
+
+class ControlProvider final : public cmdmon::ControlDataProvider {
+ public:
+  // `server` may be null (client only); `control` supplies command counters.
+  ControlProvider(TimeSync& sync, const NtpServer* server, std::function<void()> reload_sources);
+  void set_control_counters(const ControlCounters* counters) { control_ = counters; }
+
+  [[nodiscard]] std::uint32_t source_count() const override;
+  [[nodiscard]] std::optional<cmdmon::SourceReport> source(std::uint32_t index) const override;
+  [[nodiscard]] std::optional<cmdmon::SourcestatsReport> sourcestats(std::uint32_t index) const override;
+  [[nodiscard]] cmdmon::TrackingReport tracking() const override;
+  [[nodiscard]] cmdmon::ActivityReport activity() const override;
+  [[nodiscard]] std::optional<std::string> source_name(const cmdmon::Address& address) const override;
+  [[nodiscard]] std::optional<cmdmon::SelectDataReport> selectdata(std::uint32_t index) const override;
+  [[nodiscard]] std::optional<cmdmon::NtpDataReport> ntp_data(const cmdmon::Address& remote) const override;
+  [[nodiscard]] cmdmon::ServerStatsReport server_stats() const override;
+  [[nodiscard]] std::optional<cmdmon::ClientAccessesPage> client_accesses(std::uint32_t first_index,
+                                                                          std::uint32_t max_clients,
+                                                                          std::uint32_t min_hits,
+                                                                          bool reset) override;
+  [[nodiscard]] cmdmon::Status make_step() override;
+  [[nodiscard]] cmdmon::Status burst(const cmdmon::SourceMatch& sources, int good_samples,
+                                     int total_samples) override;
+  [[nodiscard]] cmdmon::Status set_online(const cmdmon::SourceMatch& sources, bool online) override;
+  [[nodiscard]] cmdmon::Status reload_sources() override;
+
+ private:
+  TimeSync& sync_;
+  const NtpServer* server_;
+  const ControlCounters* control_ = nullptr;
+  std::function<void()> reload_sources_;
+};
+
+}  // namespace gnomon::daemon
