@@ -46,7 +46,6 @@ int Daemon::run() {
       return kExitFailure;
     }
     apply_access();
-    server_->start();
     for (const auto& a : config_.server.listen) {
       spdlog::info("Serving NTP on {} ({} worker{})", a.to_string(), server_->worker_count(),
                    server_->worker_count() == 1 ? "" : "s");
@@ -63,7 +62,9 @@ int Daemon::run() {
     // Time service matters more than monitoring: carry on without it.
     spdlog::error("Could not open {}: {}; the control channel is partly or wholly off", what, ec.message());
   }
+  // The first served state reaches the workers before they answer anyone.
   sync_->start();
+  if (server_) server_->start();
   wait_signal();
   schedule_tick();
   ctx_.run();

@@ -534,9 +534,15 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     return result;
   }
 
+  // At least 8 requests before this one went unanswered.
+  const bool returning = synced && tx_count_ > kReachBits;
   tx_count_ = 0;
   request_outstanding_ = false;
   update_reach(synced);
+  if (returning && options_.reset_poll_on_return) {
+    poll_score_ = 0.0;
+    poll_ = std::max(options_.minpoll, kMinNonLanPoll);
+  }
   if (synced) {
     stratum_ = h.stratum;
     leap_ = sample.leap;

@@ -76,6 +76,10 @@ struct SourceOptions {
   double max_delay_dev_ratio = 10.0;  // test C
   int poll_target = 8;             // samples the poll adaptation aims to hold
   PollRule poll_rule = PollRule::ChronySamples;
+  // Back to minpoll when a source answers again after 8 polls without a
+  // reply, so that a short window of connectivity yields many samples
+  // (chrony keeps the backed-off poll).
+  bool reset_poll_on_return = true;
   int version = 4;                 // NTP version of requests, 1..4
   bool start_online = true;        // false: offline until set_online(true)
   // Carried for selection; the Source does not act on them.

@@ -932,3 +932,24 @@ TEST_CASE("poll rule: Kalman effective samples keeps the poll short for a wander
   CHECK(kalman <= chrony);
   CHECK(kalman < 10.0);
 }
+
+TEST_CASE("after an outage the poll restarts at minpoll", "[source][poll]") {
+  SourceOptions o = basic_options();
+  o.minpoll = 4;
+  o.maxpoll = 10;
+  Harness h(o);
+  for (int i = 0; i < 5; ++i) REQUIRE(h.exchange().disposition == ReplyDisposition::Accepted);
+  for (int i = 0; i < 40; ++i) REQUIRE(h.fire());  // the network is down
+  CHECK(h.src.poll() == 10);
+  CHECK(h.src.reach() == 0);
+  REQUIRE(h.deliver(h.reply()).disposition == ReplyDisposition::Accepted);
+  CHECK(h.src.poll() == 4);
+  CHECK(h.src.reach() == 1);
+
+  o.reset_poll_on_return = false;  // chrony keeps the backed-off poll
+  Harness c(o);
+  for (int i = 0; i < 5; ++i) REQUIRE(c.exchange().disposition == ReplyDisposition::Accepted);
+  for (int i = 0; i < 40; ++i) REQUIRE(c.fire());
+  REQUIRE(c.deliver(c.reply()).disposition == ReplyDisposition::Accepted);
+  CHECK(c.src.poll() >= 9);
+}

@@ -126,19 +126,26 @@ std::string target_column(const Row& r) {
 
 bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
-void plot(const std::string& dir, const std::string& name) {
+// Three panels from `from_s` on (the scenario's stats start, after the
+// initial transient): offset, frequency error, and the stratum served.
+void plot(const std::string& dir, const std::string& name, double from_s) {
   const std::string script = dir + "/" + name + ".gp";
+  const std::string csv = "'" + dir + "/" + name + ".csv' every ::1";
+  const std::string keep = "($1 >= " + fmt("%.0f", from_s) + " ? ";
   {
     std::ofstream gp(script);
-    gp << "set terminal pngcairo size 1000,600 noenhanced\n"
+    gp << "set terminal pngcairo size 1000,750 noenhanced\n"
        << "set output '" << dir << "/" << name << ".png'\n"
        << "set datafile separator ','\n"
-       << "set multiplot layout 2,1 title '" << name << " (gnomon, seed 1)'\n"
-       << "set grid\nset xlabel 'true time (s)'\n"
+       << "set multiplot layout 3,1 title '" << name << " (gnomon, seed 1), from t = "
+       << fmt("%.0f", from_s) << " s'\n"
+       << "set grid\nset key top right\n"
        << "set ylabel 'offset (us)'\n"
-       << "plot '" << dir << "/" << name << ".csv' every ::1 using 1:($2*1e6) with lines lw 1 title 'clock - true time'\n"
-       << "set ylabel 'frequency error (ppm)'\n"
-       << "plot '" << dir << "/" << name << ".csv' every ::1 using 1:3 with lines lw 1 title 'rate error incl. slew'\n"
+       << "plot " << csv << " using 1:" << keep << "$2*1e6 : 1/0) with lines lw 1 title 'clock - true time'\n"
+       << "set ylabel 'freq error (ppm)'\n"
+       << "plot " << csv << " using 1:" << keep << "$3 : 1/0) with lines lw 1 title 'rate error incl. slew'\n"
+       << "set ylabel 'stratum served'\nset xlabel 'true time (s)'\nset yrange [-0.5:16]\n"
+       << "plot " << csv << " using 1:5 with steps lw 1 title '0 = unsynchronised'\n"
        << "unset multiplot\n";
   }
   const std::string cmd = "gnuplot '" + script + "' >/dev/null 2>&1";
@@ -182,7 +189,7 @@ int main(int argc, char** argv) {
       std::ofstream csv(opts->out_dir + "/" + spec.name + ".csv");
       csv << format_csv(runs.front());
     }
-    if (gnuplot) plot(opts->out_dir, spec.name);
+    if (gnuplot) plot(opts->out_dir, spec.name, spec.make(1).stats_start_s);
     rows.push_back(Row{spec, aggregate(spec.name, runs), wall});
   }
   if (rows.empty()) {
