@@ -160,8 +160,9 @@ void LinuxClock::update() {
     slew_rate_ppm_ = 0.0;
     apply_frequency(base_freq_ppm_);
   } else if ((before_s > 0.0) != (slew_pending_s_ > 0.0)) {
-    // Called late: slew the overshoot back, over at least a second.
-    slew_rate_ppm_ = std::min(slew_rate_ppm_, std::fabs(slew_pending_s_) * 1e6);
+    // Called late: slew the overshoot back over at least 2 s, so that a
+    // caller that is late again (by less than 1 s) at most halves it.
+    slew_rate_ppm_ = std::min(slew_rate_ppm_, std::fabs(slew_pending_s_) / 2.0 * 1e6);
     start_slew(slew_max_rate_ppm_);
   }
 }

@@ -141,9 +141,13 @@ void TimeSync::process(Actions actions) {
 }
 
 void TimeSync::schedule(std::optional<TimePoint> wakeup) {
-  if (!wakeup) return;
+  if (!wakeup) wakeup = now() + Duration::seconds(1);
   Duration d = *wakeup - now();
   if (d.ns < 0) d = Duration{};
+  // A running slew must end on time, or the clock overshoots.
+  if (linux_clock_) {
+    if (auto end = linux_clock_->slew_end_in(); end && *end < d) d = *end;
+  }
   // Wake at least every second so that served state and slews stay fresh.
   if (d > Duration::seconds(1)) d = Duration::seconds(1);
   timer_.expires_after(std::chrono::nanoseconds(d.ns));

@@ -197,8 +197,10 @@ class SyncEngine {
   [[nodiscard]] Actions start(TimePoint now);
   [[nodiscard]] Actions handle_timer(TimePoint now, RandomSource& rng);
   // A datagram on the socket of `source`'s latest request. ctx.rx_time and
-  // ctx.tx_time are clock readings (kernel timestamps); the engine fills
-  // ctx.our_state itself if it is null.
+  // ctx.tx_time are readings of the controlled clock (kernel timestamps; with
+  // -x, corrected as NoControlClock::now() would read them). The engine
+  // removes the slew still pending from them, and fills ctx.our_state
+  // itself if it is null.
   [[nodiscard]] Actions handle_reply(TimePoint now, SourceId source,
                                      std::span<const std::uint8_t> bytes, ReplyContext ctx);
   // DNS answer for `entry` (empty = failed; retried with back-off).
@@ -216,6 +218,9 @@ class SyncEngine {
   void on_clock_stepped(Duration offset);
 
   // --- What we serve and report --------------------------------------------
+  // sources(), sourcestats() and selectdata() list the same rows in the same
+  // order (config order; pool members together; an implicit LOCL row last),
+  // so that chrony's index-based commands line up.
   [[nodiscard]] ServedState served_state(TimePoint now);
   [[nodiscard]] TrackingReport tracking(TimePoint now);
   [[nodiscard]] std::vector<SourceRow> sources(TimePoint now);

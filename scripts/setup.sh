@@ -2,12 +2,16 @@
 # Installs every Debian 12 package that gnomon's build, tests and demo need.
 # The chrony package is installed with services blocked (policy-rc.d) so that
 # the system chronyd never starts and never touches this machine's clock.
+# prometheus is there for promtool (the metrics test); its server is blocked
+# and disabled the same way. systemd gives systemd-analyze (the unit's test),
+# dpkg-dev and fakeroot the .deb build (cpack -G DEB).
 set -euo pipefail
 
 PKGS=(
   build-essential cmake g++ pkg-config git
   libboost-dev libspdlog-dev libtomlplusplus-dev catch2 libbenchmark-dev libssl-dev
   chrony ntpsec-ntpdig python3 iproute2 procps gnuplot-nox
+  systemd dpkg-dev fakeroot prometheus
 )
 
 need=()
@@ -39,6 +43,7 @@ $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 # A system chronyd must never run here: it would steer this machine's clock.
 if command -v systemctl >/dev/null 2>&1; then
   $SUDO systemctl disable --now chrony.service >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi
 echo "setup: installed ${need[*]}"
 exit 0

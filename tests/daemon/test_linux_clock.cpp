@@ -190,7 +190,7 @@ TEST_CASE("LinuxClock slew rate is bounded, and a late update slews the overshoo
   CHECK(sys.last().tick == 10000);
   CHECK(sys.last().freq == 300 * 65536);
 
-  // Update 10 s late: 3 ms too far; that comes back over 1 s at 3000 ppm > the
+  // Update 10 s late: 3 ms too far; that comes back over 2 s at 1500 ppm > the
   // previous 300 ppm rate, so at 300 ppm.
   sys.pass(1000.0 / 0.3 + 10.0);
   clock.update();
@@ -201,6 +201,19 @@ TEST_CASE("LinuxClock slew rate is bounded, and a late update slews the overshoo
   CHECK(clock.remaining_slew() == Duration{});
   CHECK(sys.last().freq == 0);
   CHECK(sys.last().tick == 10000);
+}
+
+TEST_CASE("LinuxClock slews a small overshoot back over 2 s") {
+  RecordingSyscalls sys;
+  LinuxClock clock(sys);
+  clock.slew_offset(Duration::from_ms(10), Duration::seconds(1), 83333.0);  // 10000 ppm for 1 s
+  CHECK(sys.last().tick == 10000 - 100);
+  sys.pass(1.12);  // 0.12 s late: 1.2 ms too far
+  clock.update();
+  CHECK(clock.remaining_slew().to_seconds() == Approx(-0.0012).margin(1e-9));
+  CHECK(sys.last().tick == 10000 + 6);  // back at 600 ppm (1.2 ms over 2 s)
+  CHECK(std::abs(sys.last().freq) <= 1);
+  CHECK(clock.slew_end_in()->to_seconds() == Approx(2.0));
 }
 
 TEST_CASE("LinuxClock slews add up, and a step does not cancel a slew") {

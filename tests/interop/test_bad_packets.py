@@ -8,6 +8,7 @@ longer than its request, and the drop counters (logged at exit) show the drops.
 import os
 import random
 import re
+import socket
 import struct
 
 from harness import check, free_udp_port, ntp_query, ntp_request, parse_reply, run_test, send_raw, wait_until
@@ -50,8 +51,34 @@ listen = []
             replies.append(r)
         return r
 
+    pending = []
+
     def expect_drop(payload, what, bind=None):
-        check(send(payload, bind=bind) is None, f"{what}: expected no answer")
+        if bind:
+            check(send(payload, bind=bind) is None, f"{what}: expected no answer")
+        else:
+            pending.append((payload, what))
+
+    def flush_drops():
+        """Sends the queued bad packets from one socket and checks that none
+        is answered (replies are matched by their origin timestamp)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        for payload, _ in pending:
+            s.sendto(payload, ("127.0.0.1", port))
+        s.settimeout(0.5)
+        got = []
+        try:
+            while True:
+                data, _ = s.recvfrom(70000)
+                got.append(data)
+        except socket.timeout:
+            pass
+        s.close()
+        for data in got:
+            whats = [w for p, w in pending if len(p) >= 48 and p[40:48] == data[24:32]]
+            check(False, f"{whats or 'a bad packet'}: expected no answer, got {len(data)} bytes")
+        pending.clear()
 
     valid = ntp_request()
     # Lengths 0..47, 49..51, not a multiple of 4, huge.
@@ -68,6 +95,7 @@ listen = []
         expect_drop(ntp_request(version=v, mode=0), f"v{v} mode 0")
     for m in [2, 4, 5, 6, 7]:
         expect_drop(ntp_request(mode=m), f"mode {m}")
+    flush_drops()
     # Mode 0 from NTPv1 (port != 123) is answered as a server would.
     r = send(ntp_request(version=1, mode=0))
     check(r is not None, "v1 mode 0 should be answered")
@@ -115,6 +143,7 @@ listen = []
         expect_drop(base + bad, f"bad extension field {bad[:4].hex()}")
     twenty = base + b"".join(ef(0x2000 + i, 16) for i in range(20))
     expect_drop(twenty, "20 chained extension fields")
+    flush_drops()
     # A well-formed unknown extension field is answered (and the reply is 48 bytes).
     r = send(base + ef(0x7777, 28))  # the last field without a MAC is >= 28 bytes (RFC 7822)
     check(r is not None and len(r) == 48, "a valid unknown extension field should be answered with 48 bytes")
@@ -123,6 +152,7 @@ listen = []
     # verified, so nothing is answered; other sizes are malformed.
     for n in [4, 8, 20, 24, 28]:
         expect_drop(base + struct.pack("!I", 1) + b"\x55" * (n - 4), f"trailing {n} bytes")
+    flush_drops()
 
     # An NTS request while NTS is off: unique identifier + cookie + authenticator.
     nts = base + ef(0x0104, 36) + ef(0x0204, 104) + ef(0x0404, 40)
@@ -130,11 +160,26 @@ listen = []
     check(r is None or len(r) <= len(nts), "NTS request while NTS is off")
 
     # Random and mutated requests: never a reply longer than the request.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sent = {}
     for _ in range(300):
         n = rnd.choice([48, 52, 56, 64, 68, 72, 96, 120, 200])
         pkt = bytearray(rnd.getrandbits(8) for _ in range(n))
         pkt[0] = (pkt[0] & 0xC0) | (rnd.randint(0, 7) << 3) | rnd.randint(0, 7)
-        send(bytes(pkt))
+        sent[bytes(pkt[40:48])] = len(pkt)
+        sock.sendto(bytes(pkt), ("127.0.0.1", port))
+    sock.settimeout(0.5)
+    try:
+        while True:
+            data, _ = sock.recvfrom(70000)
+            req_len = sent.get(data[24:32])
+            check(req_len is not None, "a reply whose origin matches no request")
+            check(len(data) <= req_len, f"reply of {len(data)} bytes to a {req_len}-byte request")
+            replies.append(data)
+    except socket.timeout:
+        pass
+    sock.close()
 
     # The daemon still answers.
     r = ntp_query("127.0.0.1", port, timeout=1)

@@ -1,6 +1,8 @@
 #include "tools/gnomonc/commands.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>

@@ -64,7 +64,10 @@
 //               "jitter_asymmetry": num, "tests": "111 111 1111",
 //               "interleaved": bool, "authenticated": bool,
 //               "tx_timestamping", "rx_timestamping": "daemon"|"kernel"|"hardware"|"invalid",
-//               "total_tx", "total_rx", "total_valid_rx", "total_good_rx": int}]}
+//               "total_tx", "total_rx", "total_valid_rx", "total_good_rx": int;
+//               from a daemon with the 4.6+ layout (gnomond) also
+//               "total_kernel_tx_timestamps", "total_kernel_rx_timestamps",
+//               "total_hw_tx_timestamps", "total_hw_rx_timestamps"}]}
 // makestep, burst, online, offline, reload sources
 //              {"status": 200, "message": "OK"}
 // Any failure  {"error": {"code": 501, "message": "Not authorised"}}, exit code 1.
@@ -413,6 +416,12 @@ void ntpdata(JsonWriter& w, const cmdmon::NtpDataReport& r) {
   w.key("total_rx").value(r.total_rx);
   w.key("total_valid_rx").value(r.total_valid_rx);
   w.key("total_good_rx").value(r.total_good_rx);
+  if (r.has_timestamp_counts) {
+    w.key("total_kernel_tx_timestamps").value(r.total_kernel_tx_timestamps);
+    w.key("total_kernel_rx_timestamps").value(r.total_kernel_rx_timestamps);
+    w.key("total_hw_tx_timestamps").value(r.total_hw_tx_timestamps);
+    w.key("total_hw_rx_timestamps").value(r.total_hw_rx_timestamps);
+  }
   w.end_object();
 }
 
