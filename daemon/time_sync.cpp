@@ -123,9 +123,6 @@ void TimeSync::notify_state() {
 
 void TimeSync::process(Actions actions) {
   for (const auto& e : actions.events) log_event(e);
-  for (const auto& c : actions.clock) {
-    if (c.stepped.ns != 0) spdlog::warn("System clock was stepped by {:.9f} seconds", -c.stepped.to_seconds());
-  }
   TimePoint t = now();
   for (const auto& s : actions.sends) io_->send(s, t);
   for (const auto& r : actions.resolves) io_->resolve(r);
