@@ -9,9 +9,9 @@ namespace {
 
 using cmdmon::Address;
 
-// Where chrony's wire carries "source minus local" (sources, sourcestats,
-// ntpdata offsets), gnomon's "local minus source" is negated.
-constexpr double kWireSign = -1.0;
+// chrony's SOURCE_DATA, SOURCESTATS and SELECT_DATA carry offsets as local
+// minus source, gnomon's own sign; only NTP_DATA carries source minus local.
+constexpr double kNtpDataSign = -1.0;
 
 Address row_address(const SourceRow& r) {
   if (r.mode == SourceRowMode::Local) return Address::inet4(r.refid);
@@ -68,8 +68,8 @@ std::optional<cmdmon::SourceReport> ControlProvider::source(std::uint32_t index)
   s.reachability = r.reach;
   if (r.last_sample.valid) {
     s.last_sample_ago_s = seconds_ago(r.last_rx_ago_s);
-    s.original_offset_s = kWireSign * r.last_sample.orig_offset_s;
-    s.adjusted_offset_s = kWireSign * r.last_sample.offset_s;
+    s.original_offset_s = r.last_sample.orig_offset_s;
+    s.adjusted_offset_s = r.last_sample.offset_s;
     s.error_s = r.last_sample.error_s;
   } else {
     s.last_sample_ago_s = 0xFFFFFFFFu;
@@ -90,7 +90,7 @@ std::optional<cmdmon::SourcestatsReport> ControlProvider::sourcestats(std::uint3
   s.std_dev_s = r.stats.std_dev_s;
   s.residual_freq_ppm = r.stats.frequency_ppm;
   s.skew_ppm = r.stats.skew_ppm;
-  s.offset_s = kWireSign * r.stats.offset_s;
+  s.offset_s = r.stats.offset_s;
   s.offset_error_s = r.stats.offset_err_s;
   return s;
 }
@@ -153,8 +153,8 @@ std::optional<cmdmon::SelectDataReport> ControlProvider::selectdata(std::uint32_
   s.effective_options = r.info.eff_options;
   s.last_sample_ago_s = seconds_ago(r.info.last_sample_ago_s);
   s.score = r.info.score;
-  s.interval_low_s = kWireSign * r.info.hi_limit_s;
-  s.interval_high_s = kWireSign * r.info.lo_limit_s;
+  s.interval_low_s = r.info.lo_limit_s;
+  s.interval_high_s = r.info.hi_limit_s;
   return s;
 }
 
@@ -177,7 +177,7 @@ std::optional<cmdmon::NtpDataReport> ControlProvider::ntp_data(const Address& re
   w.root_dispersion_s = d->root_dispersion_s;
   w.ref_id = d->ref_id;
   w.ref_time = d->ref_time;
-  w.offset_s = kWireSign * d->offset_s;
+  w.offset_s = kNtpDataSign * d->offset_s;
   w.peer_delay_s = d->peer_delay_s;
   w.peer_dispersion_s = d->peer_dispersion_s;
   w.response_time_s = d->response_time_s;

@@ -8,6 +8,7 @@
 #include "daemon/daemon.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/options.hpp"
+#include "daemon/query_once.hpp"
 #include "lib/config/config_loader.hpp"
 #include "lib/config/config_summary.hpp"
 
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
 
   try {
     init_logging(config.log.level, opts.debug);
+    if (opts.query_once) return run_query_once(std::move(config));
     Daemon d(std::move(config), opts);
     return d.run();
   } catch (const std::exception& e) {

@@ -2,6 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <variant>
@@ -66,7 +71,7 @@ bool TimeSync::open() {
     }
   } else {
     clock_ = std::make_unique<NoControlClock>([] { return realtime_now(); });
-    spdlog::info("Disabled control of system clock");
+    spdlog::debug("Disabled control of system clock");
   }
   ClockControl& clock = linux_clock_ ? static_cast<ClockControl&>(*linux_clock_) : *clock_;
   EngineOptions options = EngineOptions::from_config(config_);
@@ -77,6 +82,7 @@ bool TimeSync::open() {
       ctx_, [this](const ReceivedReply& r) { on_reply(r); },
       [this](EntryId e, const std::vector<IpAddress>& a) { on_resolved(e, a); });
   load_drift();
+  logs_ = ChronyLogs::from_config(config_.log);
   TimePoint t = now();
   for (const auto& s : config_.sources) engine_->add_entry(s, t);
   return true;
@@ -100,7 +106,24 @@ void TimeSync::start() {
 void TimeSync::stop() {
   timer_.cancel();
   if (io_) io_->close_all();
-  if (engine_ && !config_.clock.driftfile.empty() && engine_->synchronised()) write_drift(engine_->drift());
+  // As chronyd: the frequency the clock runs with now, synchronised or not
+  // (unsynchronised, that is the one loaded at start with its skew, or the
+  // kernel's with the worst-case skew, so nothing better is overwritten).
+  if (engine_ && !config_.clock.driftfile.empty()) {
+    write_drift(engine_->drift());
+    if (!drift_warned_) spdlog::debug("Drift file {} saved", config_.clock.driftfile);
+  }
+}
+
+void TimeSync::check_drift_directory() {
+  const std::string& path = config_.clock.driftfile;
+  if (path.empty()) return;
+  std::size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    spdlog::error("Drift file directory {} is not writable ({}); the frequency will not be saved", dir,
+                  std::strerror(errno));
+  }
 }
 
 void TimeSync::reload(const std::vector<SourceConfig>& sources) {
@@ -127,6 +150,7 @@ void TimeSync::process(Actions actions) {
   for (const auto& s : actions.sends) io_->send(s, t);
   for (const auto& r : actions.resolves) io_->resolve(r);
   if (actions.write_drift) write_drift(*actions.write_drift);
+  if (logs_.tracking) log_tracking();
   if (actions.panic) {
     panicked_ = true;
     spdlog::critical("Offset exceeds the maxchange limit: refusing to adjust the clock, exiting");
@@ -162,7 +186,115 @@ void TimeSync::on_reply(const ReceivedReply& r) {
   ctx.tx_time = r.tx_raw + corr;
   ctx.from = r.from;
   ctx.local_refid = refid_of(r.local.ip);
+  if (logs_.tracking) pre_update_ = engine_->tracking(now());
   process(engine_->handle_reply(now(), r.source, r.bytes, ctx));
+  pre_update_.reset();
+  if (logs_.measurements || logs_.statistics) log_reply(r.source);
+}
+
+void TimeSync::log_reply(SourceId id) {
+  const Source* src = engine_->source(id);
+  if (src == nullptr) return;
+  SourceLogState& st = source_log_[id];
+  const NtpDataReport& d = src->ntp_data();
+  TimePoint t = now();
+  std::string address = d.remote.ip.to_string();
+  if (logs_.measurements && d.total_valid_rx != st.valid_rx) {
+    st.valid_rx = d.total_valid_rx;
+    // chrony's `log measurements`: valid replies that passed tests 1-7.
+    if (d.tests.test1() && d.tests.test2() && d.tests.test3() && d.tests.test5() && d.tests.test6() &&
+        d.tests.test7()) {
+      MeasurementRecord m;
+      m.time = t;
+      m.address = address;
+      m.leap = d.leap;
+      m.stratum = d.stratum;
+      m.tests = d.tests;
+      m.local_poll = src->poll();
+      m.remote_poll = d.poll;
+      m.score = src->poll_score();
+      m.offset_s = -d.offset_s;  // chrony: + = the local clock is slow
+      m.peer_delay_s = d.peer_delay_s;
+      m.peer_dispersion_s = d.peer_dispersion_s;
+      m.root_delay_s = d.root_delay_s;
+      m.root_dispersion_s = d.root_dispersion_s;
+      m.refid = d.ref_id;
+      m.mode = d.mode;
+      m.interleaved = d.interleaved;
+      logs_.measurements->write(format_measurement_line(m));
+    }
+  }
+  if (logs_.statistics) {
+    const SourceStats& stats = src->stats();
+    LastSampleReport last = stats.last_sample_report();
+    if (last.valid && last.time.unix_ns != st.last_sample_ns && stats.samples() >= kMinSamplesForRegression) {
+      SourceEstimate e = stats.regression_estimate();
+      SourcestatsReport rep = stats.sourcestats_report(t);
+      StatisticsRecord s;
+      s.time = last.time;
+      s.address = address;
+      s.std_dev_s = e.std_dev_s;
+      s.offset_s = e.offset_s;  // chrony: + = the local clock is fast
+      s.offset_sd_s = e.offset_sd_s;
+      s.freq = e.frequency;
+      s.skew = e.skew;
+      s.stress = st.samples > 0 && st.skew > 0.0 ? std::fabs(st.freq - e.frequency) / st.skew : 0.0;
+      s.samples = stats.samples();
+      s.best_start = st.samples > 0 ? std::max(0, st.samples + 1 - s.samples) : 0;
+      s.runs = rep.runs;
+      s.asymmetry = d.jitter_asymmetry;
+      logs_.statistics->write(format_statistics_line(s));
+      st.freq = e.frequency;
+      st.skew = e.skew;
+    }
+    st.last_sample_ns = last.time.unix_ns;
+    st.samples = stats.samples();
+  }
+}
+
+void TimeSync::log_tracking() {
+  const Reference& ref = engine_->reference();
+  bool updated = ref.updates() != logged_updates_;
+  bool lost = logged_synchronised_ && !ref.synchronised();
+  logged_updates_ = ref.updates();
+  logged_synchronised_ = ref.synchronised();
+  if (!updated && !lost) return;
+  TimePoint t = now();
+  TrackingReport tr = engine_->tracking(t);
+  TrackingReport before = pre_update_ ? *pre_update_ : tr;
+  TrackingRecord rec;
+  rec.time = t;
+  rec.freq_ppm = tr.freq_ppm;
+  rec.skew_ppm = tr.skew_ppm;
+  if (updated && tr.synchronised) {
+    rec.address = refid_text(tr.ref_id);
+    if (tr.source_id) {
+      for (const auto& row : engine_->sources(t)) {
+        if (row.state == '*' || row.state == '+') ++rec.combined;
+        if (row.id == *tr.source_id && row.address) rec.address = row.address->ip.to_string();
+      }
+    }
+    rec.stratum = tr.stratum;
+    rec.offset_s = tr.last_offset_s;
+    rec.leap = tr.leap;
+    rec.offset_sd_s = tr.offset_sd_s;
+    rec.root_delay_s = tr.root_delay_s;
+    rec.root_dispersion_s = tr.root_dispersion_s;
+  } else {
+    // chrony's line for the loss of synchronisation.
+    rec.address = "0.0.0.0";
+    rec.leap = Leap::Unsynchronised;
+    rec.root_delay_s = tr.root_delay_s;
+    rec.root_dispersion_s = tr.root_dispersion_s;
+  }
+  // chrony: the correction still pending from the previous update (+ = the
+  // clock is slow), and the largest error since it: the root distance then
+  // plus the part of the previous offset that was not corrected.
+  double uncorrected_s = -before.system_time_offset_s;
+  rec.remaining_correction_s = uncorrected_s;
+  rec.max_error_s = before.root_delay_s / 2.0 + before.root_dispersion_s + std::fabs(last_sys_offset_s_);
+  last_sys_offset_s_ = rec.offset_s - uncorrected_s;
+  logs_.tracking->write(format_tracking_line(rec));
 }
 
 void TimeSync::on_resolved(EntryId entry, const std::vector<IpAddress>& addrs) {
