@@ -12,6 +12,8 @@ import sys
 import time
 
 CONF = "conf/demo/controller.toml"
+NODE_CONF = "conf/demo/compute.toml"
+NODE_CTL_PORT = 11324
 NTP_PORT = 11123
 CTL_PORT = 11323
 NTP_UNIX = 2208988800
@@ -52,6 +54,7 @@ def main():
     subprocess.run([gnomond, "--check-config", "-f", CONF], check=True)
     print(f"\n== starting the controller: {gnomond} -x -f {CONF}")
     ctl = subprocess.Popen([gnomond, "-x", "-f", CONF])
+    procs = [ctl]
     stop = {"now": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
@@ -75,11 +78,26 @@ def main():
                            capture_output=True, text=True, timeout=30)
         print("   " + (q.stdout + q.stderr).strip().replace("\n", "\n   "))
         gnomonc = os.path.join(a.build_dir, "tools", "gnomonc")
-        if os.path.exists(gnomonc):
-            for cmd in (["sources"], ["tracking"]):
-                print(f"\n== gnomonc -h 127.0.0.1 -p {CTL_PORT} {' '.join(cmd)}")
-                subprocess.run([gnomonc, "-n", "-h", "127.0.0.1", "-p", str(CTL_PORT), *cmd], timeout=20)
-        print(f"\n== serving; querying every 5 s for {a.seconds} s (Ctrl-C to stop)")
+        for cmd in (["sources"], ["tracking"]):
+            print(f"\n== gnomonc -n -h 127.0.0.1 -p {CTL_PORT} {' '.join(cmd)}    (the controller)")
+            subprocess.run([gnomonc, "-n", "-h", "127.0.0.1", "-p", str(CTL_PORT), *cmd], timeout=20)
+        print(f"\n== starting a compute node: {gnomond} -x -f {NODE_CONF}")
+        node = subprocess.Popen([gnomond, "-x", "-f", NODE_CONF])
+        procs.append(node)
+        t0 = time.monotonic()
+        synced = False
+        while time.monotonic() - t0 < 20 and node.poll() is None:
+            out = subprocess.run([gnomonc, "-n", "-h", "127.0.0.1", "-p", str(NODE_CTL_PORT), "sources"],
+                                 capture_output=True, text=True, timeout=20).stdout
+            if "^* 127.0.0.1" in out:
+                synced = True
+                break
+            time.sleep(0.5)
+        print(f"\n== gnomonc -n -h 127.0.0.1 -p {NODE_CTL_PORT} sources    (the compute node, "
+              f"{'synced' if synced else 'NOT synced'} after {time.monotonic() - t0:.1f} s)")
+        subprocess.run([gnomonc, "-n", "-h", "127.0.0.1", "-p", str(NODE_CTL_PORT), "sources"], timeout=20)
+        subprocess.run([gnomonc, "-n", "-h", "127.0.0.1", "-p", str(NODE_CTL_PORT), "tracking"], timeout=20)
+        print(f"\n== serving; querying the controller every 5 s for {a.seconds} s (Ctrl-C to stop)")
         end = time.monotonic() + a.seconds
         while time.monotonic() < end and not stop["now"] and ctl.poll() is None:
             r = query(NTP_PORT)
@@ -91,9 +109,10 @@ def main():
                     break
                 time.sleep(0.2)
     finally:
-        if ctl.poll() is None:
-            ctl.send_signal(signal.SIGTERM)
-            ctl.wait(timeout=10)
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=10)
     print(f"== controller exited with code {ctl.returncode}")
     return 0 if ctl.returncode == 0 else 1
 
