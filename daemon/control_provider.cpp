@@ -1,7 +1,10 @@
 #include "daemon/control_provider.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "daemon/random_pool.hpp"
 
 namespace gnomon::daemon {
 
@@ -45,8 +48,29 @@ std::uint32_t seconds_ago(std::optional<double> s) {
 
 }  // namespace
 
-ControlProvider::ControlProvider(TimeSync& sync, const NtpServer* server, std::function<void()> reload_sources)
-    : sync_(sync), server_(server), reload_sources_(std::move(reload_sources)) {}
+namespace {
+// Command clients are few: 8192 bytes hold 200 of them.
+constexpr std::size_t kCommandLogBytes = 8192;
+
+SipKey random_sip_key() {
+  RandomPool pool;
+  return SipKey{pool.next_u64(), pool.next_u64()};
+}
+
+std::int8_t wire_interval(int log2) { return static_cast<std::int8_t>(log2); }
+}  // namespace
+
+ControlProvider::ControlProvider(TimeSync& sync, NtpServer* server, std::function<void()> reload_sources)
+    : sync_(sync),
+      server_(server),
+      cmd_log_(kCommandLogBytes, RateLimiter{}, random_sip_key()),
+      reload_sources_(std::move(reload_sources)) {}
+
+void ControlProvider::log_command_access(const IpAddress& client, bool dropped) {
+  std::lock_guard lock(cmd_log_mutex_);
+  const ClientLog::Index i = cmd_log_.log_access(client, sync_.now());
+  if (dropped) cmd_log_.count_drop(i);
+}
 
 std::uint32_t ControlProvider::source_count() const {
   return static_cast<std::uint32_t>(sync_.engine().sources(sync_.now()).size());
@@ -199,11 +223,24 @@ cmdmon::ServerStatsReport ControlProvider::server_stats() const {
   cmdmon::ServerStatsReport s;
   if (server_ != nullptr) {
     ServerCountersSnapshot c = server_->counters();
+    // Every datagram on the NTP port counts, and every one not answered is a
+    // drop (chrony counts only requests past its checks, and only
+    // rate-limit drops).
     s.ntp_hits = c.received;
     s.ntp_drops = c.dropped_total();
     s.ntp_interleaved_hits = c.interleaved;
-    s.ntp_kernel_rx_timestamps = c.received;
-    s.ntp_daemon_tx_timestamps = c.answered;
+    s.ntp_daemon_rx_timestamps = c.rx_daemon_stamps;
+    s.ntp_kernel_rx_timestamps = c.rx_kernel_stamps;
+    s.ntp_daemon_tx_timestamps = c.tx_daemon_stamps;
+    s.ntp_kernel_tx_timestamps = c.tx_kernel_stamps;
+    const ClientLogStats log = server_->client_stats();
+    s.log_drops = log.evictions;
+    s.ntp_timestamps = log.timestamps;
+    s.ntp_span_s = log.timestamps_span_s;
+  }
+  {
+    std::lock_guard lock(cmd_log_mutex_);
+    s.log_drops += cmd_log_.stats().evictions;
   }
   if (control_ != nullptr) {
     s.cmd_hits = control_->received.get();
@@ -212,9 +249,54 @@ cmdmon::ServerStatsReport ControlProvider::server_stats() const {
   return s;
 }
 
-std::optional<cmdmon::ClientAccessesPage> ControlProvider::client_accesses(std::uint32_t, std::uint32_t,
-                                                                           std::uint32_t, bool) {
-  return std::nullopt;  // client logging arrives with the rate limiter
+std::optional<cmdmon::ClientAccessesPage> ControlProvider::client_accesses(std::uint32_t first_index,
+                                                                           std::uint32_t max_clients,
+                                                                           std::uint32_t min_hits, bool reset) {
+  if (server_ == nullptr || !server_->client_log_active()) return std::nullopt;  // noclientlog
+  const TimePoint now = sync_.now();
+  std::lock_guard lock(cmd_log_mutex_);
+  const std::uint32_t n_ntp = server_->client_capacity();
+  const std::uint32_t n_total = n_ntp + cmd_log_.capacity();
+  max_clients = std::min(max_clients, cmdmon::kMaxClientsPerReply);
+  cmdmon::ClientAccessesPage page;
+  page.n_indices = n_total;
+  std::uint32_t i = first_index;
+  for (; i < n_total && page.clients.size() < max_clients; ++i) {
+    std::optional<ClientRecordReport> ntp;
+    std::optional<ClientRecordReport> cmd;
+    if (i < n_ntp) {
+      ntp = server_->client_report(i, now, 0, reset);
+      if (!ntp) continue;
+      const ClientLog::Index c = cmd_log_.find_index(ntp->address);
+      if (c != ClientLog::kNoRecord) cmd = cmd_log_.report(c, now, 0, reset);
+    } else {
+      cmd = cmd_log_.report(i - n_ntp, now, 0, false);
+      if (!cmd) continue;
+      // An address that also sent NTP requests is reported with those.
+      if (server_->find_client(cmd->address, now)) continue;
+      if (reset) (void)cmd_log_.report(i - n_ntp, now, 0, true);
+    }
+    const bool enough = (ntp && ntp->hits >= min_hits) || (cmd && cmd->hits >= min_hits);
+    if (!enough) continue;
+    cmdmon::ClientAccessReport r;
+    r.address = Address::from_ip(ntp ? ntp->address : cmd->address);
+    if (ntp) {
+      r.ntp_hits = ntp->hits;
+      r.ntp_drops = ntp->drops;
+      r.ntp_interval_log2 = wire_interval(ntp->interval_log2);
+      r.ntp_timeout_interval_log2 = wire_interval(ntp->timeout_interval_log2);
+      r.last_ntp_hit_ago_s = ntp->last_hit_ago_s;
+    }
+    if (cmd) {
+      r.cmd_hits = cmd->hits;
+      r.cmd_drops = cmd->drops;
+      r.cmd_interval_log2 = wire_interval(cmd->interval_log2);
+      r.last_cmd_hit_ago_s = cmd->last_hit_ago_s;
+    }
+    page.clients.push_back(r);
+  }
+  page.next_index = i;
+  return page;
 }
 
 cmdmon::Status ControlProvider::make_step() {

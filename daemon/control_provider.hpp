@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 
 #include "daemon/control_server.hpp"
 #include "daemon/ntp_server.hpp"
@@ -15,8 +16,12 @@ namespace gnomon::daemon {
 class ControlProvider final : public cmdmon::ControlDataProvider {
  public:
   // `server` may be null (client only); `control` supplies command counters.
-  ControlProvider(TimeSync& sync, const NtpServer* server, std::function<void()> reload_sources);
+  ControlProvider(TimeSync& sync, NtpServer* server, std::function<void()> reload_sources);
   void set_control_counters(const ControlCounters* counters) { control_ = counters; }
+  // Logs one command request from `client` over UDP (chrony's cmdmon client
+  // log), for the command columns of `clients`. `dropped`: refused (rate
+  // limit or access). Called by the control server; thread-safe.
+  void log_command_access(const IpAddress& client, bool dropped);
 
   [[nodiscard]] std::uint32_t source_count() const override;
   [[nodiscard]] std::optional<cmdmon::SourceReport> source(std::uint32_t index) const override;
@@ -39,7 +44,11 @@ class ControlProvider final : public cmdmon::ControlDataProvider {
 
  private:
   TimeSync& sync_;
-  const NtpServer* server_;
+  NtpServer* server_;
+  // Command accesses by address: a small log of its own (the NTP workers'
+  // logs are theirs alone), merged into `clients` rows by address.
+  mutable std::mutex cmd_log_mutex_;
+  ClientLog cmd_log_;
   const ControlCounters* control_ = nullptr;
   std::function<void()> reload_sources_;
 };

@@ -9,6 +9,7 @@
 #include "daemon/logging.hpp"
 #include "daemon/options.hpp"
 #include "daemon/query_once.hpp"
+#include "daemon/symmetric_keys.hpp"
 #include "lib/config/config_loader.hpp"
 #include "lib/config/config_summary.hpp"
 
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
 
   try {
     init_logging(config.log.level, opts.debug);
+    // Keys are read now, while the key file is still readable (before -u).
+    load_symmetric_keys(config.auth.keyfile);
     if (opts.query_once) return run_query_once(std::move(config));
     Daemon d(std::move(config), opts);
     return d.run();

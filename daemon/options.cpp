@@ -5,8 +5,8 @@
 namespace gnomon::daemon {
 
 std::string usage_text() {
-  return "Usage: gnomond [-f FILE] [-x] [-d] [-Q] [-u USER] [-P PIDFILE] [--check-config]\n"
-         "               [--print-config] [--version]\n"
+  return "Usage: gnomond [-f FILE] [-x] [-d] [-Q] [-u USER] [-P PIDFILE] [-F LEVEL]\n"
+         "               [--check-config] [--print-config] [--version]\n"
          "  -f FILE          config file (TOML, or chrony.conf syntax); default " +
          std::string(kDefaultConfigPath) +
          "\n"
@@ -15,6 +15,8 @@ std::string usage_text() {
          "  -Q               query the configured sources once, print offsets, exit\n"
          "  -u USER          drop root privileges to USER, keeping CAP_SYS_TIME\n"
          "  -P FILE          write the process id to FILE (created exclusively)\n"
+         "  -F [LEVEL]       system call filter (seccomp): 1 = on (default), 0 = off,\n"
+         "                   -1 = log forbidden calls instead of killing\n"
          "  --check-config   validate the config, print a summary, exit 0 (78 on error)\n"
          "  --print-config   print the effective config as TOML (migration from chrony.conf)\n"
          "  --version        print the version\n";
@@ -42,7 +44,17 @@ ParsedOptions parse_options(int argc, char** argv) {
     } else if (a == "-Q") {
       o.query_once = true;
     } else if (a == "-F") {
+      // chronyd takes a level (-F 1, as Debian's default does): 0 = off,
+      // -1 = log forbidden calls instead of killing (debugging), else on.
       o.seccomp = true;
+      if (i + 1 < argc) {
+        const std::string_view level = argv[i + 1];
+        if (level == "0" || level == "1" || level == "2" || level == "-1") {
+          ++i;
+          o.seccomp = level != "0";
+          o.seccomp_log_only = level == "-1";
+        }
+      }
     } else if (a == "--check-config") {
       o.check_config = true;
     } else if (a == "--print-config") {

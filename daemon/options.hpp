@@ -19,6 +19,7 @@ struct Options {
   bool help = false;              // -h / --help
   std::string user;               // -u USER: drop privileges to this user
   bool seccomp = false;           // -F: seccomp allow-list
+  bool seccomp_log_only = false;  // -F -1: log forbidden calls, don't kill
   std::string pid_file;           // -P FILE
 };
 

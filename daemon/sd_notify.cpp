@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstddef>
@@ -19,7 +20,7 @@ namespace {
 
 std::optional<std::chrono::microseconds> watchdog_from_environment() {
   const char* usec = std::getenv("WATCHDOG_USEC");
-  if (usec == nullptr || *usec == '\0') return std::nullopt;
+  if (usec == nullptr || std::isdigit(static_cast<unsigned char>(*usec)) == 0) return std::nullopt;
   char* end = nullptr;
   errno = 0;
   unsigned long long v = std::strtoull(usec, &end, 10);

@@ -25,7 +25,12 @@ struct ServerCounters {
   Counter answered;     // replies sent
   Counter send_errors;  // replies the kernel refused
   Counter kod_sent;
-  Counter interleaved;
+  Counter interleaved;       // replies in interleaved mode
+  Counter rx_kernel_stamps;  // answered requests with a kernel receive timestamp
+  Counter rx_daemon_stamps;  // ... with the daemon's own reading instead
+  Counter tx_kernel_stamps;  // replies carrying a kernel transmit timestamp (interleaved)
+  Counter tx_daemon_stamps;  // ... carrying the daemon's transmit time
+  Counter kernel_tx_read;    // kernel transmit timestamps read back and kept
   std::array<Counter, kDropReasonCount> dropped;  // indexed by DropReason
 
   [[nodiscard]] std::uint64_t dropped_total() const {
@@ -42,6 +47,11 @@ struct ServerCountersSnapshot {
   std::uint64_t send_errors = 0;
   std::uint64_t kod_sent = 0;
   std::uint64_t interleaved = 0;
+  std::uint64_t rx_kernel_stamps = 0;
+  std::uint64_t rx_daemon_stamps = 0;
+  std::uint64_t tx_kernel_stamps = 0;
+  std::uint64_t tx_daemon_stamps = 0;
+  std::uint64_t kernel_tx_read = 0;
   std::array<std::uint64_t, kDropReasonCount> dropped{};
 
   void add(const ServerCounters& c) {
@@ -50,6 +60,11 @@ struct ServerCountersSnapshot {
     send_errors += c.send_errors.get();
     kod_sent += c.kod_sent.get();
     interleaved += c.interleaved.get();
+    rx_kernel_stamps += c.rx_kernel_stamps.get();
+    rx_daemon_stamps += c.rx_daemon_stamps.get();
+    tx_kernel_stamps += c.tx_kernel_stamps.get();
+    tx_daemon_stamps += c.tx_daemon_stamps.get();
+    kernel_tx_read += c.kernel_tx_read.get();
     for (std::size_t i = 0; i < dropped.size(); ++i) dropped[i] += c.dropped[i].get();
   }
   [[nodiscard]] std::uint64_t dropped_total() const {

@@ -14,7 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/atomic_file.hpp"
+#include "daemon/nts_client_auth.hpp"
 #include "daemon/socket_util.hpp"
+#include "daemon/symmetric_keys.hpp"
 #include "lib/drift_file.hpp"
 #include "lib/noop_clock.hpp"
 
@@ -76,6 +78,13 @@ bool TimeSync::open() {
   ClockControl& clock = linux_clock_ ? static_cast<ClockControl&>(*linux_clock_) : *clock_;
   EngineOptions options = EngineOptions::from_config(config_);
   options.refid_of = refid_of;
+  // Sources with `key = N` sign requests and verify replies (issue 7).
+  // NTS sources run NTS-KE, then sign and verify with its keys (issue 7).
+  options.make_authenticator = [this](const SourceConfig& c,
+                                      const SocketAddress& remote) -> std::shared_ptr<ClientAuthenticator> {
+    if (c.nts) return make_nts_client_auth(ctx_, c, remote, config_.nts.trusted_certs);
+    return make_symmetric_client_auth(c);
+  };
   engine_ = std::make_unique<SyncEngine>(clock, options);
   rng_ = std::make_unique<RandomAdapter>();
   io_ = std::make_unique<NtpClientIo>(
@@ -227,7 +236,8 @@ void TimeSync::log_reply(SourceId id) {
   if (logs_.statistics) {
     const SourceStats& stats = src->stats();
     LastSampleReport last = stats.last_sample_report();
-    if (last.valid && last.time.unix_ns != st.last_sample_ns && stats.samples() >= kMinSamplesForRegression) {
+    // A good reply adds a sample and a new regression (chrony logs each).
+    if (last.valid && d.total_good_rx != st.good_rx && stats.samples() >= kMinSamplesForRegression) {
       SourceEstimate e = stats.regression_estimate();
       SourcestatsReport rep = stats.sourcestats_report(t);
       StatisticsRecord s;
@@ -247,7 +257,7 @@ void TimeSync::log_reply(SourceId id) {
       st.freq = e.frequency;
       st.skew = e.skew;
     }
-    st.last_sample_ns = last.time.unix_ns;
+    st.good_rx = d.total_good_rx;
     st.samples = stats.samples();
   }
 }

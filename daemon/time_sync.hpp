@@ -9,7 +9,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 
+#include "daemon/chrony_logs.hpp"
 #include "daemon/linux_clock.hpp"
 #include "daemon/ntp_client.hpp"
 #include "daemon/random_pool.hpp"
@@ -35,8 +37,13 @@ class TimeSync {
   // Returns false if the clock cannot be controlled.
   bool open();
   void start();
-  // Saves the drift file and closes sockets.
+  // Saves the drift file (always, as chronyd does at exit: the frequency
+  // and skew the clock runs with now) and closes sockets.
   void stop();
+  // Logs an error now if the drift file's directory cannot be written, so
+  // that the operator learns of it at start rather than an hour later.
+  // (Called after any privilege drop.) Never fatal.
+  void check_drift_directory();
   void reload(const std::vector<SourceConfig>& sources);
   // Recomputes the served state (called periodically).
   void refresh();
@@ -59,6 +66,10 @@ class TimeSync {
   void on_resolved(EntryId entry, const std::vector<IpAddress>& addrs);
   void write_drift(const DriftData& d);
   void load_drift();
+  // chrony-style logs ([log] dir): after a reply of `source`, and after any
+  // change of the reference (pre_update_: the tracking state before a reply).
+  void log_reply(SourceId source);
+  void log_tracking();
   [[nodiscard]] Duration correction();
   void notify_state();
 
@@ -75,6 +86,21 @@ class TimeSync {
   bool panicked_ = false;
   bool drift_warned_ = false;
   std::optional<std::string> last_selected_;
+
+  // chrony-style logs and what was last logged of each source and the reference.
+  struct SourceLogState {
+    std::uint32_t valid_rx = 0;
+    std::uint32_t good_rx = 0;
+    int samples = 0;
+    double freq = 0.0;
+    double skew = 0.0;
+  };
+  ChronyLogs logs_;
+  std::unordered_map<SourceId, SourceLogState> source_log_;
+  int logged_updates_ = 0;
+  bool logged_synchronised_ = false;
+  double last_sys_offset_s_ = 0.0;
+  std::optional<TrackingReport> pre_update_;
 };
 
 }  // namespace gnomon::daemon

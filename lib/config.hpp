@@ -104,6 +104,8 @@ struct NtsConfig {
   std::string key = "/etc/gnomon/nts.key";
   std::string keydir = "/var/lib/gnomon/nts";
   std::string trusted_certs;
+  int max_connections = 100;  // NTS-KE sessions at once (chrony's maxntsconnections)
+  double timeout_s = 2.0;     // an NTS-KE session must end within this, s
   bool operator==(const NtsConfig&) const = default;
 };
 

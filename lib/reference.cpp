@@ -114,6 +114,41 @@ void Reference::on_clock_adjusted(TimePoint when, double offset_s, double dfreq)
   if (last_update_) last_update_ = adjust(*last_update_);
 }
 
+double Reference::slew_rate(double offset_s, double offset_sd_s, double update_interval_s) const {
+  // chrony's correction rate: an offset of one std dev is corrected in
+  // ratio/2 x the update interval, larger offsets proportionally faster, so
+  // the slew rate grows with the square of the offset.
+  const double scale = 0.5 * offset_sd_s * update_interval_s;
+  const double x2 = offset_s * offset_s;
+  const double chrony_rate = x2 / (options_.correction_time_ratio * scale);
+  if (!(options_.fine_slew_rate_ppm > 0.0)) return chrony_rate;
+  // Small offsets are corrected faster, but never faster than the fine slew
+  // rate unless chrony's rate is faster still.
+  const double fine_rate =
+      std::min(options_.fine_slew_rate_ppm * 1e-6, x2 / (options_.fine_correction_time_ratio * scale));
+  return std::max(chrony_rate, fine_rate);
+}
+
+double Reference::correction_time(TimePoint now, double pending_s, double offset_s,
+                                  double offset_sd_s, double update_interval_s) const {
+  const double pending_after = pending_s + offset_s;
+  if (std::fabs(pending_after) <= kMinOffsetCorrectionS || !(offset_sd_s * update_interval_s > 0.0))
+    return 0.0;
+  const double alone_time_s =
+      std::fabs(pending_after) / slew_rate(pending_after, offset_sd_s, update_interval_s);
+  if (!slew_end_ || std::fabs(pending_s) <= kMinOffsetCorrectionS) return alone_time_s;
+  // A slew is running. Its amount was planned to be done by slew_end_; the
+  // new offset adds its own rate (as if it were alone) on top, so a small
+  // new offset neither hurries nor stalls the running correction. (Taking
+  // chrony's rate for the whole pending amount would, after a long gap,
+  // re-slew a large correction planned over minutes within a second.)
+  const double left_s = std::max((*slew_end_ - now).to_seconds(), 1.0);
+  const double rate = pending_s / left_s +
+                      std::copysign(slew_rate(offset_s, offset_sd_s, update_interval_s), offset_s);
+  if (rate * pending_after <= 0.0) return alone_time_s;
+  return std::fabs(pending_after / rate);
+}
+
 ReferenceResult Reference::update(TimePoint now, const ReferenceInput& in) {
   ReferenceResult out;
   if (!finite_input(in)) {
@@ -204,14 +239,11 @@ ReferenceResult Reference::update(TimePoint now, const ReferenceInput& in) {
   corr.freq_ppm = new_freq_ppm;
 
   if (accumulate_s != 0.0) {
-    // chrony's correction rate: an offset of one std dev is corrected in
-    // ratio x update interval; larger offsets proportionally faster.
-    const double corr_rate = options_.correction_time_ratio * 0.5 * in.offset_sd_s * update_interval_s;
-    const double pending_after = std::fabs(pending_s + accumulate_s);
-    const double correction_time_s =
-        pending_after > kMinOffsetCorrectionS ? corr_rate / pending_after : 0.0;
+    const double correction_time_s = correction_time(now, pending_s, accumulate_s,
+                                                     in.offset_sd_s, update_interval_s);
     clock_.slew_offset(Duration::from_seconds(accumulate_s),
                        Duration::from_seconds(correction_time_s), options_.maxslewrate_ppm);
+    slew_end_ = now + Duration::from_seconds(std::max(correction_time_s, 1.0));
     corr.slewed_s = accumulate_s;
   }
   on_clock_adjusted(cnow, accumulate_s, dfreq);
@@ -229,6 +261,7 @@ ReferenceResult Reference::update(TimePoint now, const ReferenceInput& in) {
           LogEvent{LogLevel::Warn, format("System clock was stepped by %.6f seconds", -step_s)});
     } else {
       clock_.slew_offset(Duration::from_seconds(step_s), Duration{}, options_.maxslewrate_ppm);
+      slew_end_ = now + Duration::seconds(1);
       corr.slewed_s += step_s;
       on_clock_adjusted(cnow, step_s, 0.0);
     }
@@ -317,6 +350,7 @@ TrackingReport Reference::tracking(TimePoint now) {
   r.system_time_offset_s = pending.to_seconds();
   r.last_offset_s = last_offset_s_;
   r.rms_offset_s = std::sqrt(avg2_offset_);
+  r.offset_sd_s = offset_sd_s_;
   r.freq_ppm = clock_.frequency_ppm();
   r.last_update_interval_s = last_update_interval_s_;
   if (synchronised_ && !serving_local(cnow)) {

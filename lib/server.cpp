@@ -37,19 +37,6 @@ namespace {
   return bits >= 32 ? 0xFFFFFFFFu : (1u << bits) - 1u;
 }
 
-// Authentication is not configured yet: any MAC (including a crypto-NAK) or
-// NTS field fails. Issue 7 replaces this with key and NTS checks.
-[[nodiscard]] bool request_auth_ok(const ParsedPacket& p) {
-  if (p.has_mac) return false;
-  for (const ExtensionField& ef : p.extension_fields()) {
-    if (ef.type == kEfNtsUniqueIdentifier || ef.type == kEfNtsCookie ||
-        ef.type == kEfNtsCookiePlaceholder || ef.type == kEfNtsAuthenticator) {
-      return false;
-    }
-  }
-  return true;
-}
-
 [[nodiscard]] NtpTimestamp to_ntp_or_zero(TimePoint t) {
   // chrony sends zero for an unknown (zero) instant.
   return t.unix_ns == 0 ? NtpTimestamp{} : NtpTimestamp::from_time(t);
@@ -114,9 +101,14 @@ ServerReply write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
     result.reason = DropReason::RateLimited;
     return result;
   }
-  if (!request_auth_ok(parsed)) {
-    result.reason = DropReason::AuthFailed;
-    return result;
+  // A MAC or NTS fields: the authenticator decides (no authenticator: drop).
+  std::optional<ServerAuthVerdict> auth;
+  if (carries_auth(parsed)) {
+    auth = ctx.auth != nullptr ? ctx.auth->check_request(parsed, ctx.request) : ServerAuthVerdict::Drop;
+    if (*auth == ServerAuthVerdict::Drop) {
+      result.reason = DropReason::AuthFailed;
+      return result;
+    }
   }
   if (out.size() < kNtpHeaderLen || parsed.length < kNtpHeaderLen) {
     result.reason = DropReason::NoRoom;
@@ -163,6 +155,11 @@ ServerReply write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
     h.stratum = 0;
     h.reference_id = kKodRate;
   }
+  if (auth == ServerAuthVerdict::Nak) {
+    h.leap = Leap::Unsynchronised;
+    h.stratum = 0;
+    h.reference_id = kKodNtsNak;
+  }
 
   const std::uint32_t mask = fuzz_mask(precision);
   const bool interleaved =
@@ -190,6 +187,7 @@ ServerReply write_reply(const ParsedPacket& parsed, const RequestContext& ctx,
   result.length = kNtpHeaderLen;
   result.needs_transmit_stamp = !interleaved;
   result.interleaved = interleaved;
+  result.needs_auth = auth.has_value();
   result.receive_ts = rx;
   return result;
 }

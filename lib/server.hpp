@@ -17,6 +17,7 @@
 #include <span>
 
 #include "lib/net_address.hpp"
+#include "lib/ntp_auth.hpp"
 #include "lib/packet.hpp"
 #include "lib/sync_types.hpp"
 #include "lib/time.hpp"
@@ -70,6 +71,9 @@ struct RequestContext {
   // our previous reply to this client, found by the daemon under the
   // request's origin timestamp (see is_interleaved_request). nullopt: basic mode.
   std::optional<TimePoint> interleaved_tx;
+  // Checks requests that carry a MAC or NTS fields (lib/ntp_auth.hpp);
+  // nullptr: such requests are dropped (AuthFailed).
+  ServerAuthenticator* auth = nullptr;
 };
 
 struct ServerOptions {
@@ -88,6 +92,9 @@ struct ServerReply {
   bool needs_transmit_stamp = false;  // call stamp_transmit() before sending
   bool interleaved = false;
   NtpTimestamp receive_ts;         // as sent; the key for a later interleaved lookup
+  // The request was authenticated (or gets an NTS NAK): after the transmit
+  // timestamp, call ctx.auth->finish_reply() to append the authentication.
+  bool needs_auth = false;
   [[nodiscard]] bool answered() const { return reason == DropReason::None; }
 };
 

@@ -12,6 +12,10 @@ constexpr double kMaxBurstPollRatio = 0.25;
 constexpr int kIburstGoodSamples = 4;
 constexpr int kIburstTotalSamples = 8;
 constexpr int kAutoBurstGoodSamples = 1;
+// After iburst (SourceOptions::iburst_ramp), the poll interval starts at
+// 2^3 s and grows to the poll within at most this many requests.
+constexpr int kIburstRampFirstPoll = 3;
+constexpr int kMaxRampRequests = 8;
 constexpr int kMaxAutoBurstTotalSamples = 4;
 // Shortest poll allowed when the source is not on a LAN (log2 s).
 constexpr int kMinNonLanPoll = 0;
@@ -139,7 +143,11 @@ double Source::transmit_delay_s(TimePoint now, bool on_tx) const {
   double since_tx = 0.0;
   if (!on_tx && last_tx_) since_tx = std::max(0.0, seconds_between(now, *last_tx_));
   double delay = log2_to_seconds(poll_);
-  if (bursting()) delay = std::min(kMaxBurstIntervalS, kMaxBurstPollRatio * delay);
+  if (bursting()) {
+    delay = std::min(kMaxBurstIntervalS, kMaxBurstPollRatio * delay);
+  } else if (ramp_poll_ > 0 && ramp_poll_ < poll_) {
+    delay = log2_to_seconds(ramp_poll_);
+  }
   delay -= since_tx;
   return std::max(0.0, delay);
 }
@@ -167,7 +175,30 @@ void Source::initiate_burst(TimePoint now, int good_samples, int total_samples) 
   start_burst(now, std::max(0, good_samples), std::max(0, total_samples));
 }
 
+void Source::end_burst_online() {
+  opmode_ = SourceOpMode::Online;
+  if (iburst_running_ && options_.iburst_ramp && poll_ > kIburstRampFirstPoll) {
+    ramp_poll_ = kIburstRampFirstPoll;
+    ramp_left_ = kMaxRampRequests;
+    update_ramp();
+  }
+  iburst_running_ = false;
+}
+
+void Source::update_ramp() {
+  if (ramp_poll_ <= 0) return;
+  // The next interval: the longest (doubling, never shrinking) over which
+  // the frequency's uncertainty moves the offset no more than the offset's
+  // own uncertainty. The ramp ends when that reaches the poll interval.
+  const SourceEstimate e = stats_.estimate();
+  int p = ramp_poll_;
+  while (p < poll_ && log2_to_seconds(p + 1) * e.frequency_sd <= e.offset_sd_s) ++p;
+  ramp_poll_ = p >= poll_ ? 0 : p;
+}
+
 void Source::take_offline() {
+  iburst_running_ = false;
+  ramp_poll_ = 0;
   opmode_ = SourceOpMode::Offline;
   next_timer_.reset();
   reach_ = 0;
@@ -193,7 +224,10 @@ void Source::set_online(TimePoint now, bool online) {
         reset_protocol();
         double delay = last_tx_ ? transmit_delay_s(now, false) : 0.0;
         restart_timer(now, std::max(delay, kInitialDelayS));
-        if (options_.iburst) start_burst(now, kIburstGoodSamples, kIburstTotalSamples);
+        if (options_.iburst) {
+          start_burst(now, kIburstGoodSamples, kIburstTotalSamples);
+          iburst_running_ = bursting();
+        }
         break;
       }
       case SourceOpMode::BurstWasOffline:
@@ -253,7 +287,7 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
   switch (opmode_) {
     case SourceOpMode::BurstWasOnline:
       // Return to online before the last request of the burst.
-      if (burst_total_to_go_ <= 1) opmode_ = SourceOpMode::Online;
+      if (burst_total_to_go_ <= 1) end_burst_online();
       break;
     case SourceOpMode::BurstWasOffline:
       if (burst_total_to_go_ <= 0) {
@@ -276,6 +310,11 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
       return action;
   }
 
+  // An authenticator may have negotiated where requests go (NTS-KE).
+  if (auth_) {
+    if (auto to = auth_->ntp_address(); to && !(*to == remote_)) change_address(now, *to);
+  }
+
   // Build the request: mode 3, our version, random transmit timestamp, and
   // every other field zero.
   std::array<std::uint8_t, 8> random{};
@@ -296,6 +335,20 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
   req.to = remote_;
   encode_header(h, std::span<std::uint8_t, kNtpHeaderLen>(req.bytes.data(), kNtpHeaderLen));
   req.length = kNtpHeaderLen;
+  if (auth_) {
+    req.length = auth_->sign_request(std::span<std::uint8_t>(req.bytes), kNtpHeaderLen, now);
+  } else if (options_.nts) {
+    req.length = 0;  // never plain NTP to an NTS source
+  }
+  if (req.length == 0) {
+    // No authenticated request possible now (NTS key exchange pending): a
+    // missed poll, as chrony counts it.
+    if (bursting()) --burst_total_to_go_;
+    adjust_poll(0.25);
+    update_reach(false);
+    restart_timer(now, transmit_delay_s(now, true));
+    return action;
+  }
 
   sent_transmit_ = xmt;
   valid_rx_ = false;
@@ -310,7 +363,11 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
     update_reach(false);
   }
 
-  if (bursting()) --burst_total_to_go_;
+  if (bursting()) {
+    --burst_total_to_go_;
+  } else if (ramp_poll_ > 0 && --ramp_left_ <= 0) {
+    ramp_poll_ = 0;
+  }
 
   restart_timer(now, transmit_delay_s(now, true));
   action.request = req;
@@ -399,13 +456,14 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
   const double pkt_root_dispersion = h.root_dispersion.to_seconds();
 
   // RFC 5905 tests. 1: not a duplicate of the last valid reply. 2: answers
-  // our latest request. 3: timestamps present. 5: authentication (not
-  // implemented: a source with a key or NTS accepts nothing yet, so there is
-  // never a silent fallback to unauthenticated NTP).
+  // our latest request. 3: timestamps present. 5: authentication: the
+  // authenticator's verdict; a source with a key or NTS but no authenticator
+  // accepts nothing, so there is never a silent fallback to plain NTP.
   const bool test1 = !(h.receive_ts == remote_receive_) || !(h.transmit_ts == remote_transmit_);
   bool test2 = h.origin_ts == sent_transmit_;
   bool test3 = !h.origin_ts.is_zero() && !h.receive_ts.is_zero() && !h.transmit_ts.is_zero();
-  const bool test5 = !options_.key.has_value() && !options_.nts;
+  bool test5 = !options_.key.has_value() && !options_.nts;
+  if (auth_) test5 = test2 && auth_->verify_reply(bytes, pkt) == ReplyAuth::Ok;
   // 6: the server is synchronised. 7: its root distance is sane.
   const bool test6 = h.leap != Leap::Unsynchronised && h.stratum < 16 && h.stratum != 0;
   const bool test7 = pkt_root_delay / 2.0 + pkt_root_dispersion < kMaxDispersionS;
@@ -553,13 +611,14 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     const double predicted = stats_.predict_offset(sample.time);
     const double error = std::fabs(sample.offset_s - predicted);
     stats_.add_sample(sample);
+    update_ramp();
     adjust_poll(poll_adjustment(error, sample.peer_dispersion_s + 0.5 * sample.peer_delay_s));
     last_good_rx_ = ctx.rx_time;
     if (bursting()) {
       --burst_good_to_go_;
       if (burst_good_to_go_ <= 0) {
         if (opmode_ == SourceOpMode::BurstWasOnline) {
-          opmode_ = SourceOpMode::Online;
+          end_burst_online();
         } else {
           take_offline();
         }

@@ -25,11 +25,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 
 #include "lib/config.hpp"
 #include "lib/net_address.hpp"
+#include "lib/ntp_auth.hpp"
 #include "lib/packet.hpp"
 #include "lib/source_stats.hpp"
 #include "lib/sync_types.hpp"
@@ -71,6 +73,11 @@ struct SourceOptions {
   int maxpoll = 10;                // log2 s, clamped to [minpoll, 24]
   bool iburst = false;             // burst of up to 8 requests at start
   bool burst = false;              // chrony's `burst`: a short burst at each poll
+  // After the start-up iburst, poll at 8 s, then at intervals that double
+  // while the frequency is known well enough (its uncertainty over the next
+  // interval stays within the offset's), up to the poll interval and for at
+  // most 8 requests: a few extra samples that pin the frequency down soon.
+  bool iburst_ramp = false;
   double max_delay_s = 3.0;        // test A
   double max_delay_ratio = 0.0;    // test B, 0 = off
   double max_delay_dev_ratio = 10.0;  // test C
@@ -231,6 +238,10 @@ class Source {
   // Told by the sync engine whether this source is the selected one (it
   // backs off more slowly on lost replies).
   void set_sync_peer(bool selected) { sync_peer_ = selected; }
+  // Signs requests and verifies replies (symmetric key or NTS, see
+  // lib/ntp_auth.hpp). A source with options().nts sends nothing without one.
+  void set_authenticator(std::shared_ptr<ClientAuthenticator> auth) { auth_ = std::move(auth); }
+  [[nodiscard]] const ClientAuthenticator* authenticator() const { return auth_.get(); }
 
   // --- The local clock changed under the samples -----------------------------
   // Stepped back by `offset` (ClockControl::step_offset): samples and timers
@@ -285,10 +296,13 @@ class Source {
   void update_reach(bool ok);
   void start_burst(TimePoint now, int good, int total);
   void take_offline();
+  void end_burst_online();
+  void update_ramp();
   void back_off_for_rate_kod(TimePoint now);
 
   SocketAddress remote_;
   SourceOptions options_;
+  std::shared_ptr<ClientAuthenticator> auth_;
   SourceStats stats_;
 
   SourceOpMode opmode_ = SourceOpMode::Offline;
@@ -298,6 +312,9 @@ class Source {
   double poll_score_ = 0.0;
   int burst_good_to_go_ = 0;
   int burst_total_to_go_ = 0;
+  bool iburst_running_ = false;      // the burst running is the start-up iburst
+  int ramp_poll_ = 0;                // log2 s of the next ramp interval (0 = none)
+  int ramp_left_ = 0;                // ramp requests left
   bool sync_peer_ = false;
 
   // Protocol state of the latest exchange.

@@ -199,7 +199,7 @@ void SourceStats::add_sample(const NtpSample& sample) {
       compare ? sample.offset_s - (offset_s_ + seconds_between(sample.time, offset_time_) * freq_) : 0.0;
   double kalman_error = 0.0;
   if (compare) {
-    const KalmanFilter& f = kalman_.filters[static_cast<std::size_t>(kalman_.best)];
+    const KalmanFilter f = kalman_state();
     kalman_error = sample.offset_s - (f.offset_s + seconds_between(sample.time, kalman_.time) * f.freq);
   }
 
@@ -392,11 +392,25 @@ constexpr double kScoreDecay = 0.99;
 // in a row the model is wrong (e.g. an unannounced step) and the bank restarts.
 constexpr double kGateSigmas2 = 10.0 * 10.0;
 constexpr int kMaxRejectsInRow = 3;
-// Initial frequency uncertainty, (s/s)^2: 1000 ppm.
-constexpr double kInitialFreqVar = 1e-6;
-constexpr double kMinDelayGapFactor = 3.0;
+// The frequency prior is never tighter than this (a source may differ from
+// the clock it is compared with), s/s.
+constexpr double kMinFrequencyPriorSd = 1e-7;
+// How far the smallest delay seen may lie above the true floor (see
+// update_kalman): with fewer delays than this, anywhere down to zero.
+constexpr int kMinDelaysForFloor = 8;
+// ... otherwise at least this many times the gap up to the third smallest,
+constexpr double kMinDelayGapFactor = 1.5;
+// ... this fraction of the spread (median - minimum),
+constexpr double kMinSpreadFactor = 0.2;
+// ... and this many times the spread over sqrt(number of delays).
+constexpr double kMinSpreadSqrtFactor = 1.5;
 
 }  // namespace
+
+void SourceStats::set_frequency_prior(double sd) {
+  if (!(sd > 0.0)) return;
+  freq_prior_sd_ = std::clamp(sd, kMinFrequencyPriorSd, kWorstCaseSkew);
+}
 
 void SourceStats::seed_kalman(const NtpSample& sample, double noise_var) {
   Kalman& k = kalman_;
@@ -419,11 +433,12 @@ void SourceStats::seed_kalman(const NtpSample& sample, double noise_var) {
     f.freq = regression_ok_ ? freq_ : 0.0;
     f.p00 = noise_var;
     f.p01 = 0.0;
-    f.p11 = kInitialFreqVar;
+    f.p11 = freq_prior_sd_ * freq_prior_sd_;
     f.score = 0.0;
   }
   // The middle of the bank until the scores tell.
   if (k.filter_count > 1) k.best = 2;
+  mix_kalman();
 }
 
 void SourceStats::update_kalman(const NtpSample& sample) {
@@ -442,11 +457,19 @@ void SourceStats::update_kalman(const NtpSample& sample) {
   std::partial_sort(sorted.begin(), sorted.begin() + std::min<std::ptrdiff_t>(3, used),
                     sorted.begin() + used);
   const double min_delay = sorted[0];
-  // The third smallest delay lies about 0.7 x (minimum - true floor) above
-  // the minimum when queueing delays are gamma-like near zero; 3 x that gap
-  // keeps the noise of near-minimum samples from being understated.
-  const double min_uncertainty =
-      kMinDelayGapFactor * (sorted[static_cast<std::size_t>(std::min(2, k.delay_count - 1))] - min_delay);
+  // How far the minimum may lie above the true floor. The smallest of n
+  // queueing delays shrinks about as 1/sqrt(n) of their spread when small
+  // delays are rare (gamma-like near zero), and the gap up to the third
+  // smallest is of the same order. Too small a value makes the filter
+  // trust its best samples beyond their real error; too large throws away
+  // what they know. With few delays nothing is known: the error of a sample
+  // is then only bounded by its whole delay.
+  const double delay_spread = median_delay - min_delay;
+  const double third_gap = sorted[static_cast<std::size_t>(std::min(2, k.delay_count - 1))] - min_delay;
+  double min_uncertainty = std::max({kMinDelayGapFactor * third_gap, kMinSpreadFactor * delay_spread,
+                                     kMinSpreadSqrtFactor * delay_spread /
+                                         std::sqrt(static_cast<double>(k.delay_count))});
+  if (k.delay_count < kMinDelaysForFloor) min_uncertainty = std::max(min_uncertainty, min_delay);
 
   const double floor_sd = std::max(options_.local_precision_s, 0.5 * sample.peer_dispersion_s);
   const auto noise_var = [&](double delay) {
@@ -501,18 +524,57 @@ void SourceStats::update_kalman(const NtpSample& sample) {
       k.best = i;
     }
   }
+  mix_kalman();
+}
+
+void SourceStats::mix_kalman() {
+  kalman_.mixed = mixed_filter();
+}
+
+SourceStats::KalmanFilter SourceStats::mixed_filter() const {
+  const Kalman& k = kalman_;
+  if (k.filter_count <= 1) return k.filters[0];
+  // Model averaging: each filter weighted by the (discounted) likelihood of
+  // its recent predictions; the spread of the filters adds to the variance.
+  const double top = k.filters[static_cast<std::size_t>(k.best)].score;
+  std::array<double, kKalmanBank> weight{};
+  double sum = 0.0;
+  for (int i = 0; i < k.filter_count; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    weight[u] = std::exp(k.filters[u].score - top);
+    sum += weight[u];
+  }
+  KalmanFilter out{};
+  for (int i = 0; i < k.filter_count; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    weight[u] /= sum;
+    out.offset_s += weight[u] * k.filters[u].offset_s;
+    out.freq += weight[u] * k.filters[u].freq;
+    out.wander += weight[u] * k.filters[u].wander;
+  }
+  for (int i = 0; i < k.filter_count; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    const KalmanFilter& f = k.filters[u];
+    const double dx = f.offset_s - out.offset_s;
+    const double df = f.freq - out.freq;
+    out.p00 += weight[u] * (f.p00 + dx * dx);
+    out.p01 += weight[u] * (f.p01 + dx * df);
+    out.p11 += weight[u] * (f.p11 + df * df);
+  }
+  out.score = top;
+  return out;
 }
 
 double SourceStats::kalman_effective_samples() const {
   if (!kalman_.initialised) return 0.0;
-  const KalmanFilter& f = kalman_.filters[static_cast<std::size_t>(kalman_.best)];
+  const KalmanFilter f = kalman_state();
   if (!(f.p00 > 0.0)) return static_cast<double>(kMaxStatsSamples);
   return kalman_.typical_noise_var / f.p00;
 }
 
 double SourceStats::kalman_wander() const {
   if (!kalman_.initialised) return options_.kalman_freq_wander;
-  return kalman_.filters[static_cast<std::size_t>(kalman_.best)].wander;
+  return kalman_state().wander;
 }
 
 // --- Clock changes -----------------------------------------------------------
@@ -543,6 +605,7 @@ void SourceStats::on_clock_slewed(TimePoint when, double offset_s, double dfreq)
       kalman_.time = rebase_time(old_time, f.offset_s);
       f.freq = (f.freq - dfreq) / (1.0 - dfreq);
     }
+    mix_kalman();
   }
 }
 
@@ -578,7 +641,7 @@ SourceEstimate SourceStats::regression_estimate() const {
 SourceEstimate SourceStats::kalman_estimate() const {
   SourceEstimate e = regression_estimate();
   if (!kalman_.initialised) return e;
-  const KalmanFilter& f = kalman_.filters[static_cast<std::size_t>(kalman_.best)];
+  const KalmanFilter f = kalman_state();
   e.ref_time = kalman_.time;
   e.offset_s = f.offset_s;
   e.offset_sd_s = std::sqrt(std::max(0.0, f.p00));

@@ -10,6 +10,8 @@ namespace {
 
 constexpr int kNoOrphanStratum = 16;
 constexpr int kLoclPoll = 6;
+// Frequency uncertainty of a clock nothing is known about, s/s.
+constexpr double kNoFrequencyPrior = 1e-3;
 
 std::uint8_t select_options_of(const SourceConfig& c) {
   std::uint8_t o = 0;
@@ -41,6 +43,20 @@ EngineOptions EngineOptions::from_config(const Config& config) {
       o.reference.local.enabled && o.reference.local.orphan ? o.reference.local.stratum
                                                             : kNoOrphanStratum;
   return o;
+}
+
+SourceStatsOptions EngineOptions::default_stats_options() {
+  SourceStatsOptions o;
+  o.estimator = StatsEstimator::Kalman;
+  return o;
+}
+
+void EngineOptions::use_chrony_algorithms() {
+  stats.estimator = StatsEstimator::Regression;
+  poll_rule = PollRule::ChronySamples;
+  poll_target = 8;
+  iburst_ramp = false;
+  reference.fine_slew_rate_ppm = 0.0;
 }
 
 struct SyncEngine::Impl {
@@ -97,6 +113,12 @@ struct SyncEngine::Impl {
     }
   }
 
+  // How well our clock's frequency is known now (the reference's skew, e.g.
+  // from the drift file), as the prior of new sources' estimates.
+  [[nodiscard]] double frequency_prior() const {
+    return std::min(reference.drift().skew_ppm * 1e-6, kNoFrequencyPrior);
+  }
+
   [[nodiscard]] std::uint32_t refid_of(const IpAddress& ip) const {
     if (ip.is_v4()) return ip.v4_host_order();
     if (options.refid_of) return options.refid_of(ip);
@@ -124,8 +146,15 @@ struct SyncEngine::Impl {
     } else {
       SourceOptions so = SourceOptions::from_config(e.config);
       so.stats = options.stats;
+      so.poll_rule = options.poll_rule;
+      so.poll_target = options.poll_target;
+      so.iburst_ramp = options.iburst_ramp;
       m.source = std::make_unique<Source>(remote, so);
+      m.source->stats().set_frequency_prior(frequency_prior());
       if (started) m.source->start(now);
+    }
+    if ((e.config.nts || e.config.key) && options.make_authenticator) {
+      m.source->set_authenticator(options.make_authenticator(e.config, remote));
     }
     m.unreachable_run = 0;
     m.bad = false;
@@ -363,7 +392,12 @@ void SyncEngine::set_options(const EngineOptions& options) {
   impl_->sync_local_options();
 }
 
-void SyncEngine::load_drift(const DriftData& drift) { impl_->reference.load_drift(drift); }
+void SyncEngine::load_drift(const DriftData& drift) {
+  impl_->reference.load_drift(drift);
+  for (auto& e : impl_->entries)
+    for (auto& m : e.members)
+      if (m.source) m.source->stats().set_frequency_prior(impl_->frequency_prior());
+}
 
 DriftData SyncEngine::drift() const { return impl_->reference.drift(); }
 

@@ -57,11 +57,22 @@ inline constexpr std::uint32_t kLoclRefid = 0x4C4F434Cu;
 struct EngineOptions {
   SelectionOptions selection;
   ReferenceOptions reference;
-  // Statistics options of every source (estimator choice etc.).
-  SourceStatsOptions stats;
+  // How every source is estimated and polled. gnomon's defaults steer from
+  // the Kalman filter, poll so that its estimate stays worth 8 samples, and
+  // ramp the polling up after iburst (lib/source_stats.hpp explains why);
+  // use_chrony_algorithms() gives chrony's choices instead.
+  SourceStatsOptions stats = default_stats_options();
+  PollRule poll_rule = PollRule::KalmanEffectiveSamples;
+  int poll_target = 8;
+  bool iburst_ramp = true;
   // The refid of a source address: IPv4 = the address; IPv6 = the first 4
   // bytes of the MD5 of the address (the daemon supplies it; unset = 0).
   std::function<std::uint32_t(const IpAddress&)> refid_of;
+  // Makes the authenticator of a source with a key or NTS (lib/ntp_auth.hpp),
+  // for its config entry and the address it was given. Unset or nullptr:
+  // such a source accepts no reply (and an NTS source sends nothing).
+  std::function<std::shared_ptr<ClientAuthenticator>(const SourceConfig&, const SocketAddress&)>
+      make_authenticator;
   // DNS retry back-off: first retry after min, doubling up to max, s.
   double resolve_retry_min_s = 8.0;
   double resolve_retry_max_s = 1024.0;
@@ -73,6 +84,11 @@ struct EngineOptions {
   // [local] (incl. orphan), and control=false (the caller then hands in a
   // NoControlClock).
   [[nodiscard]] static EngineOptions from_config(const Config& config);
+  // gnomon's estimator choice (Kalman).
+  [[nodiscard]] static SourceStatsOptions default_stats_options();
+  // chrony's algorithms: regression estimates, chrony's poll adaptation, no
+  // ramp after iburst, chrony's slew (for comparisons).
+  void use_chrony_algorithms();
 };
 
 // A request to send now on a new socket with a random source port.

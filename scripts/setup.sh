@@ -4,12 +4,15 @@
 # the system chronyd never starts and never touches this machine's clock.
 # prometheus is there for promtool (the metrics test); its server is blocked
 # and disabled the same way. systemd gives systemd-analyze (the unit's test),
-# dpkg-dev and fakeroot the .deb build (cpack -G DEB).
+# dpkg-dev and fakeroot the .deb build (cpack -G DEB). libseccomp-dev gives
+# gnomond -F its system call filter; clang-14 and libclang-rt-14-dev build
+# the libFuzzer targets (scripts/fuzz.sh).
 set -euo pipefail
 
 PKGS=(
   build-essential cmake g++ pkg-config git
-  libboost-dev libspdlog-dev libtomlplusplus-dev catch2 libbenchmark-dev libssl-dev
+  libboost-dev libspdlog-dev libtomlplusplus-dev catch2 libbenchmark-dev libssl-dev libseccomp-dev
+  clang-14 libclang-rt-14-dev
   chrony ntpsec-ntpdig python3 iproute2 procps gnuplot-nox
   systemd dpkg-dev fakeroot prometheus
 )

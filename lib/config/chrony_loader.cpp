@@ -55,7 +55,7 @@ constexpr std::string_view kUnsupportedDirectives[] = {
     "dscp", "dumpdir", "dumponexit", "fallbackdrift", "hwclockfile", "hwtimestamp", "hwtstimeout",
     "initstepslew", "leapsecmode", "leapseclist", "lock_all", "logbanner", "logchange",
     "mailonchange", "manual", "maxchange", "maxclockerror", "maxdistance", "maxdrift", "maxjitter",
-    "maxntsconnections", "maxsamples", "maxstratum", "maxtxbuffers", "minsamples", "minsources",
+    "maxsamples", "maxstratum", "maxtxbuffers", "minsamples", "minsources",
     "minstratum", "nocerttimecheck", "nosystemcert", "ntpsigndsocket", "ntsaeads", "ntsratelimit",
     "ntsntpserver", "ntsprocesses", "ntsrefresh", "ntsrotate", "opencommands", "pidfile",
     "ptpdomain", "ptpport", "refclock", "refresh", "reselectdist", "rtcautotrim", "rtcdevice",
@@ -67,7 +67,7 @@ constexpr std::string_view kSupportedDirectives[] = {
     "logdir", "log", "keyfile", "leapsectz", "maxupdateskew", "maxslewrate", "ratelimit",
     "bindaddress", "port", "cmdport", "bindcmdaddress", "cmdallow", "cmddeny", "confdir",
     "sourcedir", "include", "clientloglimit", "noclientlog", "ntsserverkey", "ntsservercert",
-    "ntsport", "ntstrustedcerts", "ntsdumpdir", "ntscachedir"};
+    "ntsport", "ntstrustedcerts", "ntsdumpdir", "ntscachedir", "maxntsconnections"};
 
 bool contains(std::string_view word, const auto& list) {
   return std::find(std::begin(list), std::end(list), word) != std::end(list);
@@ -217,6 +217,7 @@ class ChronyLoader {
     else if (d == "ntsservercert") nts_file(directive, args, "ntsservercert FILE", nts_cert_);
     else if (d == "ntsport") port_arg(directive, args, "ntsport N", nts_port_, nullptr);
     else if (d == "ntstrustedcerts") parse_ntstrustedcerts(directive, args);
+    else if (d == "maxntsconnections") parse_maxntsconnections(directive, args);
     else if (d == "ntsdumpdir" || d == "ntscachedir") string_arg(directive, args, d + " DIRECTORY", cfg_.nts.keydir);
     else if (contains(d, kUnsupportedDirectives))
       warn(directive.column, "chrony directive '" + d + "' is not supported by gnomon; ignored");
@@ -561,6 +562,12 @@ class ChronyLoader {
       return;
     }
     parse_bind(directive, args, bindcmd4_, bindcmd6_);
+  }
+
+  void parse_maxntsconnections(const Token& directive, const std::vector<Token>& args) {
+    if (!count_ok(directive, args, 1, 1, "maxntsconnections N")) return;
+    if (auto v = to_int(args[0], rules::kNtsConnectionsMin, rules::kNtsConnectionsMax, "maxntsconnections"))
+      cfg_.nts.max_connections = static_cast<int>(*v);
   }
 
   void parse_clientloglimit(const Token& directive, const std::vector<Token>& args) {

@@ -304,6 +304,8 @@ std::string format_as_toml(const Config& c) {
     out += "key = " + quote(n.key) + "\n";
     out += "keydir = " + quote(n.keydir) + "\n";
     out += "trusted-certs = " + quote(n.trusted_certs) + "\n";
+    out += "max-connections = " + std::to_string(n.max_connections) + "\n";
+    out += "timeout = " + format_double(n.timeout_s) + "\n";
   }
 
   out += "\n[control]\n";

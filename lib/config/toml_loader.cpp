@@ -436,7 +436,8 @@ void read_auth(const toml::table& table, Reporter& r, Config& cfg) {
 }
 
 void read_nts(const toml::table& table, Reporter& r, Config& cfg) {
-  TableReader t(table, "[nts]", {"enabled", "listen", "certificate", "key", "keydir", "trusted-certs"}, r);
+  TableReader t(table, "[nts]",
+                {"enabled", "listen", "certificate", "key", "keydir", "trusted-certs", "max-connections", "timeout"}, r);
   NtsConfig& n = cfg.nts;
   n.enabled = read_enabled(t);
   n.listen = default_nts_listen();
@@ -445,6 +446,8 @@ void read_nts(const toml::table& table, Reporter& r, Config& cfg) {
   t.read_string("key", n.key);
   t.read_string("keydir", n.keydir);
   t.read_string("trusted-certs", n.trusted_certs);
+  t.read_int("max-connections", rules::kNtsConnectionsMin, rules::kNtsConnectionsMax, n.max_connections);
+  t.read_double("timeout", 0.0, rules::kNtsTimeoutMaxS, true, n.timeout_s);
   t.report_unknown_keys();
 }
 

@@ -1,6 +1,7 @@
 #include "lib/sim/scenarios.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace gnomon::sim {
@@ -204,9 +205,16 @@ AggregateResult aggregate(const std::string& name, const std::vector<ScenarioRes
   a.runs = static_cast<int>(runs.size());
   if (runs.empty()) return a;
   bool all_synced = true, all_fine = true;
-  double worst = 0.0, worst_fine = 0.0, sum_sync = 0.0;
-  int synced = 0;
+  double worst = 0.0, worst_fine = 0.0, sum_sync = 0.0, sum_fine = 0.0;
+  int synced = 0, fine = 0;
+  std::vector<double> fines;
   for (const auto& r : runs) {
+    a.mean_requests += static_cast<double>(r.requests);
+    fines.push_back(r.fine_sync_time_s.value_or(INFINITY));
+    if (r.fine_sync_time_s) {
+      sum_fine += *r.fine_sync_time_s;
+      ++fine;
+    }
     a.mean_rms_offset_s += r.stats.rms_offset_s;
     a.mean_rms_freq_ppm += r.stats.rms_freq_ppm;
     a.max_offset_s = std::max(a.max_offset_s, r.stats.max_offset_s);
@@ -224,6 +232,11 @@ AggregateResult aggregate(const std::string& name, const std::vector<ScenarioRes
     }
   }
   const double n = static_cast<double>(runs.size());
+  a.mean_requests /= n;
+  if (fine > 0) a.mean_fine_sync_s = sum_fine / fine;
+  std::sort(fines.begin(), fines.end());
+  const double median = fines[(fines.size() - 1) / 2];
+  if (std::isfinite(median)) a.median_fine_sync_s = median;
   a.mean_rms_offset_s /= n;
   a.mean_rms_freq_ppm /= n;
   if (all_synced) a.worst_sync_s = worst;

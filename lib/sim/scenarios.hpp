@@ -74,6 +74,9 @@ struct AggregateResult {
   std::optional<double> worst_sync_s;   // nullopt if any run never synced
   std::optional<double> worst_fine_sync_s;
   double mean_sync_s = 0.0;             // over the runs that synced
+  std::optional<double> mean_fine_sync_s;    // over the runs that got there
+  std::optional<double> median_fine_sync_s;  // over all runs (never = last)
+  double mean_requests = 0.0;           // requests sent per run
 };
 
 [[nodiscard]] AggregateResult aggregate(const std::string& name,

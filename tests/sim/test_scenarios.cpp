@@ -1,10 +1,12 @@
 // Issue 3's simulator scenarios, run on the real core (Source, SourceStats,
 // Selection, Reference through SyncEngine) against a FakeClock, with chrony's
 // own simulation-test bounds (test/simulation in chrony's repository) as the
-// minimum bar. gnomon's tighter targets are reported with WARN, not asserted;
-// gnomon-sim prints the full table.
+// minimum bar. gnomon's tighter targets (issue 3) are asserted where gnomon
+// meets them, so that a regression fails; the targets it misses are reported
+// with WARN and guarded by a looser bound. gnomon-sim prints the full table.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -56,45 +58,116 @@ void check_source_selection(const ScenarioResult& r) {
   CHECK_FALSE(r.logged("no selectable sources"));
 }
 
+// Mean RMS offset after sync over seeds 1..n.
+double mean_rms_s(const std::vector<ScenarioResult>& runs) {
+  double sum = 0.0;
+  for (const auto& r : runs) sum += r.stats.rms_offset_s;
+  return runs.empty() ? 0.0 : sum / static_cast<double>(runs.size());
+}
+
+template <typename Make>
+std::vector<ScenarioResult> run_seeds(Make make, int seeds) {
+  std::vector<ScenarioResult> out;
+  for (int seed = 1; seed <= seeds; ++seed) out.push_back(run_scenario(make(static_cast<std::uint64_t>(seed))));
+  return out;
+}
+
 }  // namespace
 
-TEST_CASE("default scenario: chrony 001-defaults bounds") {
-  double sum_rms = 0.0;
-  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
-    const ScenarioResult r = run_scenario(default_scenario(seed));
+TEST_CASE("default scenario: chrony 001-defaults bounds, gnomon's RMS target") {
+  const auto runs = run_seeds([](std::uint64_t s) { return default_scenario(s); }, 3);
+  for (const auto& r : runs) {
     check_sync(r, Bounds{});
     check_source_selection(r);
     CHECK(r.steps == 0);  // no makestep: 0.1 s is slewed
     CHECK(r.final_states.at(0) == '*');
-    sum_rms += r.stats.rms_offset_s;
   }
-  if (sum_rms / 3 > 50e-6) WARN("gnomon target RMS <= 50 us not met: mean " << sum_rms / 3 * 1e6 << " us");
+  // gnomon's target: RMS <= 50 us (chrony achieves about 100 us).
+  CHECK(mean_rms_s(runs) <= 50e-6);
 }
 
-TEST_CASE("iburst with a correct drift file: chrony 102-iburst bounds") {
+TEST_CASE("gnomon's algorithms beat chrony's on the same seeds") {
+  // The same scenarios with chrony's algorithms (regression, chrony's poll
+  // adaptation and slew): gnomon's defaults must stay at least 2x better.
+  const auto gnomon = run_seeds([](std::uint64_t s) { return default_scenario(s); }, 3);
+  const auto chrony = run_seeds(
+      [](std::uint64_t s) {
+        ScenarioConfig c = default_scenario(s);
+        c.engine.use_chrony_algorithms();
+        return c;
+      },
+      3);
+  for (const auto& r : chrony) check_sync(r, Bounds{});
+  INFO("gnomon " << mean_rms_s(gnomon) * 1e6 << " us, chrony's algorithms " << mean_rms_s(chrony) * 1e6
+                 << " us");
+  CHECK(mean_rms_s(gnomon) <= 0.5 * mean_rms_s(chrony));
+}
+
+TEST_CASE("iburst with a correct drift file: chrony 102-iburst bounds, 100 us in 8 s") {
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
     const ScenarioResult r = run_scenario(iburst_scenario(true, seed));
     check_sync(r, Bounds{.sync_max_s = 6.0});
     check_source_selection(r);
-    if (!r.fine_sync_time_s || *r.fine_sync_time_s > 8.0) {
-      WARN("gnomon target: within 100 us/10 ppm in <= 8 s not met: "
-           << r.fine_sync_time_s.value_or(-1.0) << " s");
-    }
+    // gnomon's target: within 100 us and 10 ppm (held 60 s) in <= 8 s.
+    REQUIRE(r.fine_sync_time_s.has_value());
+    CHECK(*r.fine_sync_time_s <= 8.0);
   }
 }
 
-TEST_CASE("iburst without a drift file") {
-  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+TEST_CASE("iburst without a drift file: 1 ms at once, 100 us typically within 60 s") {
+  std::vector<double> fine;
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     const ScenarioResult r = run_scenario(iburst_scenario(false, seed));
     // chrony: within 1 ms in about 6 s, and 100 us/10 ppm in about 75 s.
-    // The bar here is its default one, as chrony has no test of this setup.
-    check_sync(r, Bounds{});
+    // Its default bars, and the 1 ms as fast as chrony's 6 s.
+    check_sync(r, Bounds{.sync_max_s = 6.0});
     check_source_selection(r);
     CHECK(r.steps == 1);  // makestep 0.01 1 steps the 0.1 s
     INFO(describe(r));
     REQUIRE(r.fine_sync_time_s.has_value());
-    if (*r.fine_sync_time_s > 60.0) {
-      WARN("gnomon target: within 100 us/10 ppm in <= 60 s not met: " << *r.fine_sync_time_s << " s");
+    CHECK(*r.fine_sync_time_s <= 180.0);
+    fine.push_back(*r.fine_sync_time_s);
+  }
+  // gnomon's target: within 100 us and 10 ppm (held 60 s) in <= 60 s, on
+  // the typical (median) run, as chrony's "about 75 s".
+  std::sort(fine.begin(), fine.end());
+  INFO("median " << fine[2] << " s, worst " << fine[4] << " s");
+  CHECK(fine[2] <= 60.0);
+  if (fine[4] > 60.0) WARN("iburst without drift file: worst of 5 seeds " << fine[4] << " s > 60 s");
+}
+
+namespace {
+
+struct ComparisonCase {
+  double jitter_s;
+  bool poll64;
+  double chrony_rms_s;   // chrony's comparison page
+  double bound_s;        // asserted: gnomon's target (0.5x chrony) where met
+  bool target_met;
+};
+
+}  // namespace
+
+TEST_CASE("chrony's comparison-table scenarios: RMS offset against chrony's figures") {
+  // 3 seeds each (gnomon-sim averages 10). Where gnomon meets its target of
+  // 0.5x chrony's figure, the target is asserted; elsewhere it is warned,
+  // and a bound at chrony's own figure (1 ms and below) or 2x it (10 ms,
+  // where gnomon is about chrony's equal) guards against regressions.
+  const ComparisonCase cases[] = {
+      {10e-6, false, 35e-6, 0.5 * 35e-6, true},      {100e-6, false, 109e-6, 0.5 * 109e-6, true},
+      {1e-3, false, 475e-6, 0.5 * 475e-6, true},     {10e-3, false, 1603e-6, 2.0 * 1603e-6, false},
+      {10e-6, true, 14e-6, 14e-6, false},            {100e-6, true, 56e-6, 56e-6, false},
+      {1e-3, true, 229e-6, 229e-6, false},           {10e-3, true, 750e-6, 2.0 * 750e-6, false},
+  };
+  for (const auto& c : cases) {
+    const auto runs =
+        run_seeds([&c](std::uint64_t s) { return jitter_scenario(c.jitter_s, c.poll64, s); }, 3);
+    const double rms = mean_rms_s(runs);
+    INFO(runs.front().name << ": mean RMS " << rms * 1e6 << " us, chrony " << c.chrony_rms_s * 1e6
+                           << " us, ratio " << rms / c.chrony_rms_s);
+    CHECK(rms <= c.bound_s);
+    if (!c.target_met && rms > 0.5 * c.chrony_rms_s) {
+      WARN(runs.front().name << ": gnomon target 0.5x chrony not met: ratio " << rms / c.chrony_rms_s);
     }
   }
 }
@@ -177,10 +250,12 @@ TEST_CASE("network up only 30 min per day: holdover") {
   const ScenarioResult r = run_scenario(holdover_scenario());
   // chrony 014's bars, except the RMS offset: a day of 1 ppb/s frequency
   // wander alone accumulates ~14 ms (sigma), so 2 ms RMS is out of reach for
-  // anyone; 10 ms is asserted.
+  // anyone; 10 ms is asserted. And the frequency error stays within chrony's
+  // default 500 ppm: the day's error is slewed as planned when the server
+  // returns, not re-slewed within a second by the next update (14000 ppm).
   check_sync(r, Bounds{.max_offset_s = 0.1,
                        .rms_offset_s = 10e-3,
-                       .max_freq_ppm = 1e4,
+                       .max_freq_ppm = 500.0,
                        .rms_freq_ppm = 20.0});
   INFO(describe(r));
   // Back on the server every day, lost it every day.

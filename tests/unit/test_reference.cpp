@@ -149,6 +149,7 @@ TEST_CASE("the slew time follows the offset sd and update interval", "[reference
   RecordingClock clock;
   ReferenceOptions o;
   o.maxslewrate_ppm = 500.0;
+  o.fine_slew_rate_ppm = 0.0;  // chrony's correction only
   Reference ref(clock, o);
   static_cast<void>(ref.update(clock.t, input(clock.t, 0.001)));
   // First update: no interval yet, the driver uses its minimum time.
@@ -162,6 +163,57 @@ TEST_CASE("the slew time follows the offset sd and update interval", "[reference
   // corr rate = 3 * 0.5 * sd * interval; time = rate / |offset|.
   // (The recording clock does not move while slewing: the interval is 64.001 s.)
   CHECK(clock.slews.back().correction_time_s == Approx(3 * 0.5 * 1e-4 * 64 / 0.0002).epsilon(1e-4));
+}
+
+TEST_CASE("small offsets are slewed faster, at most at the fine slew rate", "[reference]") {
+  RecordingClock clock;
+  ReferenceOptions o;  // fine ratio 0.3, fine rate 5 ppm
+  Reference ref(clock, o);
+  static_cast<void>(ref.update(clock.t, input(clock.t, 0.001)));
+  clock.pending_s = 0.0;
+  const auto slew_after = [&](double offset_s, double sd_s) {
+    clock.t = clock.t + Duration::seconds(64);
+    ReferenceInput in = input(clock.t, offset_s);
+    in.offset_sd_s = sd_s;
+    static_cast<void>(ref.update(clock.t, in));
+    clock.pending_s = 0.0;
+    return clock.slews.back().correction_time_s;
+  };
+  // 20 us at sd 100 us: chrony would take 3 * 0.5 * 1e-4 * 64 / 2e-5 = 480 s;
+  // the fine ratio makes it 48 s (0.42 ppm, below the 5 ppm cap).
+  CHECK(slew_after(2e-5, 1e-4) == Approx(0.3 * 0.5 * 1e-4 * 64 / 2e-5).epsilon(1e-3));
+  // 200 us at sd 100 us: the fine ratio would ask 42 ppm; capped at 5 ppm.
+  CHECK(slew_after(2e-4, 1e-4) == Approx(2e-4 / 5e-6).epsilon(1e-3));
+  // 10 ms at sd 100 us: chrony's own rate (10 ms^2 / 9.6e-3 = 10400 ppm) is faster.
+  CHECK(slew_after(1e-2, 1e-4) == Approx(3 * 0.5 * 1e-4 * 64 / 1e-2).epsilon(1e-3));
+}
+
+TEST_CASE("an update during a running slew does not hurry the planned correction",
+          "[reference]") {
+  // After a long gap, a large offset is slewed over a long time; the next
+  // update (64 s later, small offset, small interval) must not re-slew the
+  // whole pending amount within seconds (chrony's rule would).
+  RecordingClock clock;
+  ReferenceOptions o;
+  o.fine_slew_rate_ppm = 0.0;
+  Reference ref(clock, o);
+  static_cast<void>(ref.update(clock.t, input(clock.t, 0.0)));
+  clock.pending_s = 0.0;
+  clock.t = clock.t + Duration::seconds(86400);
+  ReferenceInput in = input(clock.t, 0.01);
+  in.offset_sd_s = 1e-4;
+  static_cast<void>(ref.update(clock.t, in));
+  const double first_time_s = clock.slews.back().correction_time_s;
+  CHECK(first_time_s == Approx(3 * 0.5 * 1e-4 * 86400 / 0.01).epsilon(1e-3));  // 1296 s
+  // 64 s later 95% is still pending (the recording clock does not slew).
+  clock.t = clock.t + Duration::seconds(64);
+  clock.pending_s = 0.01 * (1.0 - 64.0 / first_time_s);
+  in = input(clock.t, 1e-5);
+  in.offset_sd_s = 1e-4;
+  static_cast<void>(ref.update(clock.t, in));
+  const double rate = (clock.pending_s) / clock.slews.back().correction_time_s;
+  // About the rate planned (7.7 ppm), not chrony's 10 ms^2 / 9.6e-3 s = 10400 ppm.
+  CHECK(rate == Approx(0.01 / first_time_s).epsilon(0.05));
 }
 
 TEST_CASE("the offset is extrapolated from the reference time", "[reference]") {

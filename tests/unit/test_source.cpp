@@ -207,6 +207,55 @@ TEST_CASE("iburst: 0.2 s, then 2 s spacing until 4 good samples", "[source][ibur
   CHECK(h.src.stats().selection_data(h.now).select_ok);
 }
 
+TEST_CASE("iburst ramp: 8 s after the burst, then doubling intervals up to the poll",
+          "[source][iburst]") {
+  SourceOptions o = basic_options();
+  o.iburst = true;
+  o.iburst_ramp = true;
+  o.stats.estimator = StatsEstimator::Kalman;
+  const TimePoint t0{kMarch15 * kNsPerS};
+  Harness h(o, t0);
+  // A server 100 us jittery in each direction, so that the frequency is
+  // only slowly pinned down.
+  std::mt19937_64 gen(5);
+  std::exponential_distribution<double> queue(1.0 / 100e-6);
+  std::vector<double> intervals;
+  double prev_tx = 0.0;
+  for (int i = 0; i < 16; ++i) {
+    REQUIRE(h.fire());
+    const double tx = (h.last_tx - t0).to_seconds();
+    if (i >= 4) intervals.push_back(tx - prev_tx);
+    prev_tx = tx;
+    const double up = queue(gen);
+    const double down = queue(gen);
+    h.one_way_s = 0.0005 + (up + down) / 2.0;
+    h.server_ahead_s = (up - down) / 2.0;
+    REQUIRE(h.deliver(h.reply()).disposition == ReplyDisposition::Accepted);
+  }
+  INFO("intervals after the burst: " << intervals[0] << " " << intervals[1] << " " << intervals[2]
+                                     << " ... " << intervals.back());
+  // The first interval after the 4-sample burst is 8 s; each next one is
+  // as long or twice as long; powers of 2 up to the 64 s poll; and the ramp
+  // is over within its 8 requests.
+  CHECK(intervals[0] == Approx(8.0).margin(0.01));
+  for (std::size_t i = 1; i < intervals.size(); ++i) {
+    const double ratio = intervals[i] / intervals[i - 1];
+    CHECK((ratio == Approx(1.0).margin(0.01) || ratio == Approx(2.0).margin(0.02) ||
+           ratio == Approx(4.0).margin(0.04) || ratio == Approx(8.0).margin(0.08)));
+  }
+  CHECK(intervals.back() == Approx(64.0).margin(0.1));
+  CHECK(intervals[8] == Approx(64.0).margin(0.1));
+}
+
+TEST_CASE("no iburst ramp unless asked for", "[source][iburst]") {
+  SourceOptions o = basic_options();
+  o.iburst = true;
+  CHECK_FALSE(o.iburst_ramp);
+  Harness h(o);
+  for (int i = 0; i < 4; ++i) REQUIRE(h.exchange().disposition == ReplyDisposition::Accepted);
+  CHECK((*h.src.next_timer() - h.last_tx).to_seconds() == Approx(64.0));
+}
+
 TEST_CASE("iburst with no replies stops after 8 requests", "[source][iburst]") {
   SourceOptions o = basic_options();
   o.iburst = true;

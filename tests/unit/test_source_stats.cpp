@@ -329,6 +329,70 @@ TEST_CASE("Kalman estimate is rebased by clock corrections", "[stats][kalman]") 
   CHECK(st.predict_offset(at(t + 1.0)) == Approx(1.0).margin(1e-6));
 }
 
+TEST_CASE("Kalman: a frequency prior (drift file) tightens the first estimates", "[stats][kalman]") {
+  // Three samples 2 s apart, 100 us noise, and a true frequency of 0 (the
+  // clock already corrected by a good drift file known to 1 ppm).
+  const auto first_estimate = [](double prior_sd) {
+    SourceStatsOptions o;
+    o.estimator = StatsEstimator::Kalman;
+    SourceStats st(o);
+    if (prior_sd > 0.0) st.set_frequency_prior(prior_sd);
+    st.add_sample(make_sample(0.0, 50e-6, 300e-6));
+    st.add_sample(make_sample(2.0, -80e-6, 450e-6));
+    st.add_sample(make_sample(4.0, 60e-6, 350e-6));
+    return st.kalman_estimate();
+  };
+  const SourceEstimate none = first_estimate(0.0);
+  const SourceEstimate prior = first_estimate(1e-6);
+  INFO("without prior: " << none.frequency << " +- " << none.frequency_sd << "; with: "
+                         << prior.frequency << " +- " << prior.frequency_sd);
+  CHECK(prior.frequency_sd <= 1.1e-6);
+  CHECK(none.frequency_sd > 10e-6);
+  CHECK(std::fabs(prior.frequency) < std::fabs(none.frequency));
+  // Out-of-range priors are clamped, not taken.
+  SourceStats st;
+  st.set_frequency_prior(std::numeric_limits<double>::quiet_NaN());
+  st.set_frequency_prior(-1.0);
+  st.add_sample(make_sample(0.0, 0.0));
+  CHECK(std::isfinite(st.kalman_estimate().frequency_sd));
+}
+
+TEST_CASE("Kalman: the wander bank is averaged by how well each filter predicted",
+          "[stats][kalman]") {
+  // A clock wandering 10 ppb/s: the filters assuming about that wander must
+  // carry the estimate, and the averaged one must track the truth.
+  SourceStatsOptions o;
+  o.estimator = StatsEstimator::Kalman;
+  SourceStats st(o);
+  std::mt19937_64 gen(77);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::exponential_distribution<double> queue(1.0 / 20e-6);
+  double freq = 0.0;
+  double offset = 0.0;
+  double sum2 = 0.0;
+  int n = 0;
+  for (int i = 0; i < 600; ++i) {
+    const double t = 16.0 * i;
+    for (int k = 0; k < 16; ++k) {
+      freq += 1e-8 * normal(gen);
+      offset += freq;
+    }
+    const double up = queue(gen);
+    const double down = queue(gen);
+    st.add_sample(make_sample(t, offset + (up - down) / 2.0, 200e-6 + up + down));
+    if (i >= 200) {
+      const SourceEstimate e = st.kalman_estimate();
+      sum2 += (e.offset_s - offset) * (e.offset_s - offset);
+      ++n;
+    }
+  }
+  const double rms = std::sqrt(sum2 / n);
+  INFO("wander " << st.kalman_wander() << " rms " << rms * 1e6 << " us");
+  CHECK(st.kalman_wander() > 1e-17);
+  CHECK(st.kalman_wander() < 1e-15);
+  CHECK(rms < 10e-6);  // samples err by ~14 us RMS
+}
+
 TEST_CASE("Auto estimator: picks the better predictor of recent samples", "[stats][kalman]") {
   // Low jitter on a wandering clock: the Kalman filter predicts better than
   // the regression, and Auto switches to it; the reports stay chrony's.

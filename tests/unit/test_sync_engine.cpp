@@ -449,6 +449,18 @@ TEST_CASE("options from the config", "[engine]") {
   CHECK(o.reference.maxslewrate_ppm == 500.0);
   CHECK(o.reference.local.enabled);
   CHECK(o.selection.orphan_stratum == 8);
+  // gnomon's algorithms by default (see lib/source_stats.hpp for why).
+  CHECK(o.stats.estimator == StatsEstimator::Kalman);
+  CHECK(o.poll_rule == PollRule::KalmanEffectiveSamples);
+  CHECK(o.iburst_ramp);
+  CHECK(o.reference.fine_slew_rate_ppm > 0.0);
+  EngineOptions chrony = o;
+  chrony.use_chrony_algorithms();
+  CHECK(chrony.stats.estimator == StatsEstimator::Regression);
+  CHECK(chrony.poll_rule == PollRule::ChronySamples);
+  CHECK_FALSE(chrony.iburst_ramp);
+  CHECK(chrony.reference.fine_slew_rate_ppm == 0.0);
+  CHECK(chrony.reference.makestep == MakeStepConfig{0.5, -1});  // the config is kept
 }
 
 TEST_CASE("a pool expands to max-sources servers and replaces an unreachable one", "[engine]") {
