@@ -55,7 +55,7 @@ def body(env):
     print(f"no KoD: {n} requests, {replies} replies ({replies / n:.3f}); chrony: 1200-1300, 180-220 (0.144-0.176)")
     check(n >= 150, f"only {n} requests from the chronyd client in {RUN_S} s")
     check(plain_kod == 0, "KoD sent with kod off")
-    check_between(round(replies / n, 3), 0.10, 0.24, "share of requests answered")
+    check_between(round(replies / n, 3), 0.08, 0.26, "share of requests answered")
 
     nk = kod["ntp_packets"]
     replies_k = nk - kod["ntp_drops"]
@@ -64,7 +64,7 @@ def body(env):
           f"100-140 KoD")
     check_between(round(nk / n, 3), 0.45, 0.80, "requests with KoD relative to without (the client backs off)")
     check_between(round(replies_k / nk, 3), 0.33, 0.70, "share of requests answered with KoD on")
-    check_between(round(kod_sent / nk, 3), 0.07, 0.28, "share of requests answered with KoD RATE")
+    check_between(round(kod_sent / nk, 3), 0.04, 0.28, "share of requests answered with KoD RATE")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ all.
 """
 
 import re
+import subprocess
 
-from harness import check, free_udp_port, ntp_request, parse_reply, run_test, send_raw, wait_until
+from harness import Failure, check, free_udp_port, ntp_request, parse_reply, run_test, send_raw, wait_until
 from scale_helpers import clients, gnomon_load, gnomond_server_conf, portable_build, serverstats
 
 SOURCES = 300
@@ -57,6 +58,26 @@ def body(env):
     check(all_hits == sent, f"all records sum to {all_hits}, {sent} sent")
     stats = serverstats(env, sock)
     check(stats["ntp_packets_received"] == sent and stats["ntp_packets_dropped"] == 0, f"serverstats {stats}")
+
+    # noclientlog: still serving, `clients` says the log is off.
+    env.stop(d)
+    port2 = free_udp_port()
+    sock2 = env.path("nolog.sock")
+    d2 = env.start_gnomond(gnomond_server_conf(port2, sock2, threads=2, clientloglimit=0), name="gnomond-nolog")
+    wait_until(lambda: send_raw(ntp_request(), port2, timeout=0.3), 10, what="gnomond without a client log")
+    out = subprocess.run([env.gnomonc, "-n", "-h", sock2, "clients"], capture_output=True, text=True, timeout=20)
+    check("519" in out.stdout + out.stderr, f"clients with noclientlog: {out.stdout} {out.stderr}")
+    env.stop(d2)
+    # ... and a rate limit needs the log: refused at start.
+    d3 = env.start_gnomond(gnomond_server_conf(free_udp_port(), env.path("bad.sock"), clientloglimit=0,
+                                               ratelimit={"interval": 3}), name="gnomond-bad")
+    try:
+        d3.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        raise Failure("gnomond runs with a rate limit and noclientlog")
+    check(d3.returncode != 0, "gnomond accepted a rate limit with noclientlog")
+    check("noclientlog" in env.log(d3), "no reason given for refusing a rate limit without a client log")
+
     print(f"{workers} workers: {res['replies']} replies at {res['replies_per_s']:.0f}/s, {len(rows)} client records")
 
 
