@@ -135,7 +135,7 @@ void NtpClientIo::wait_reply(const std::shared_ptr<Pending>& p) {
 
 void NtpClientIo::read_reply(const std::shared_ptr<Pending>& p) {
   std::array<std::uint8_t, kReplyBufLen> buf{};
-  std::array<char, kRxControlLen> control{};
+  ControlBuffer<kRxControlLen> control{};
   for (int i = 0; i < kMaxRepliesPerWake && !p->closed; ++i) {
     iovec iov{buf.data(), buf.size()};
     sockaddr_storage peer{};

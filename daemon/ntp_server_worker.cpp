@@ -48,7 +48,7 @@ bool enable_tx_timestamps(int fd) {
   return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
 }
 
-void request_tx_timestamp(msghdr& h, std::array<char, kTxControlLen>& buf) {
+void request_tx_timestamp(msghdr& h, ControlBuffer<kTxControlLen>& buf) {
   std::memset(buf.data(), 0, buf.size());
   h.msg_control = buf.data();
   h.msg_controllen = buf.size();
@@ -95,14 +95,14 @@ bool parse_tx_timestamp(const msghdr& h, TimePoint& ts, std::uint32_t& key) {
 struct NtpServerWorker::Batch {
   std::array<std::array<std::uint8_t, kRxBufLen>, kBatch> rx;
   std::array<std::array<std::uint8_t, kMaxNtpPacketLen>, kBatch> tx;
-  std::array<std::array<char, kRxControlLen>, kBatch> control;
+  std::array<ControlBuffer<kRxControlLen>, kBatch> control;
   std::array<sockaddr_storage, kBatch> peer;
   std::array<iovec, kBatch> rx_iov;
   std::array<iovec, kBatch> tx_iov;
 #ifndef GNOMON_PORTABLE_IO
   std::array<mmsghdr, kBatch> rx_msgs;
   std::array<mmsghdr, kBatch> tx_msgs;
-  std::array<std::array<char, kTxControlLen>, kBatch> tx_control;
+  std::array<ControlBuffer<kTxControlLen>, kBatch> tx_control;
 #endif
 };
 

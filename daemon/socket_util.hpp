@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <system_error>
@@ -27,6 +28,14 @@ RxTimestamping enable_rx_timestamps(int fd);
 
 // Size of the control buffer recvmsg needs for the timestamp messages.
 inline constexpr std::size_t kRxControlLen = 256;
+
+// A control-message buffer, aligned as CMSG_FIRSTHDR/CMSG_NXTHDR require.
+template <std::size_t N>
+struct alignas(cmsghdr) ControlBuffer {
+  std::array<char, N> bytes{};
+  [[nodiscard]] char* data() { return bytes.data(); }
+  [[nodiscard]] static constexpr std::size_t size() { return N; }
+};
 
 // Extracts the kernel receive timestamp from a received message's control data.
 std::optional<TimePoint> rx_timestamp_from_cmsg(const msghdr& msg);

@@ -105,7 +105,13 @@ class Runner {
   // Per-socket send batches.
   struct Out {
     std::array<std::array<std::uint8_t, kPacketLen>, kBatch> pkt{};
-    std::array<std::array<char, CMSG_SPACE(sizeof(in_pktinfo))>, kBatch> control{};
+    // Each buffer aligned as CMSG_FIRSTHDR requires.
+    struct alignas(cmsghdr) Control {
+      std::array<char, CMSG_SPACE(sizeof(in_pktinfo))> bytes{};
+      char* data() { return bytes.data(); }
+      [[nodiscard]] std::size_t size() const { return bytes.size(); }
+    };
+    std::array<Control, kBatch> control{};
     std::array<iovec, kBatch> iov{};
     std::array<mmsghdr, kBatch> msgs{};
     std::array<std::uint32_t, kBatch> slot{};
