@@ -233,15 +233,20 @@ struct AesSivCmac256::Impl {
   std::vector<std::uint8_t> plain_copy = std::vector<std::uint8_t>(kMaxInput);
 };
 
-AesSivCmac256::AesSivCmac256() : impl_(std::make_unique<Impl>()) {}
+AesSivCmac256::AesSivCmac256() = default;
+
+AesSivCmac256::Impl& AesSivCmac256::impl() const {
+  if (!impl_) impl_ = std::make_unique<Impl>();
+  return *impl_;
+}
 AesSivCmac256::~AesSivCmac256() = default;
 
-bool AesSivCmac256::available() const { return impl_->ok(); }
+bool AesSivCmac256::available() const { return impl().ok(); }
 
 bool AesSivCmac256::seal(const AeadKey& key, std::span<const std::uint8_t> nonce,
                          std::span<const std::uint8_t> ad, std::span<const std::uint8_t> plaintext,
                          std::span<std::uint8_t> out) {
-  Impl& m = *impl_;
+  Impl& m = impl();
   if (!m.ok() || out.size() != plaintext.size() + kAeadTagLen || ad.size() > kMaxNtpPacketLen ||
       nonce.size() > kMaxNtpPacketLen || plaintext.size() > kMaxNtpPacketLen) {
     return false;
@@ -258,7 +263,7 @@ bool AesSivCmac256::seal(const AeadKey& key, std::span<const std::uint8_t> nonce
 bool AesSivCmac256::open(const AeadKey& key, std::span<const std::uint8_t> nonce,
                          std::span<const std::uint8_t> ad, std::span<const std::uint8_t> sealed,
                          std::span<std::uint8_t> out) {
-  Impl& m = *impl_;
+  Impl& m = impl();
   if (!m.ok() || sealed.size() < kAeadTagLen || out.size() != sealed.size() - kAeadTagLen ||
       ad.size() > kMaxNtpPacketLen || nonce.size() > kMaxNtpPacketLen || out.size() > kMaxNtpPacketLen) {
     return false;

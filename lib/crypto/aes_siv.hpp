@@ -37,7 +37,9 @@ class AesSivCmac256 final : public Aead {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Created on first use, so that a daemon without NTS never loads AES.
+  [[nodiscard]] Impl& impl() const;
+  mutable std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace gnomon

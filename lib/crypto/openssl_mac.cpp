@@ -1,6 +1,8 @@
 // OpenSSL 3 implementation of MacProvider.
 #include "lib/crypto/openssl_mac.hpp"
 
+#include <mutex>
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -38,13 +40,7 @@ struct MacCtxDeleter {
 
 class OpenSslMacProvider final : public MacProvider {
  public:
-  OpenSslMacProvider() {
-    for (std::size_t i = 0; i < kAlgorithmCount; ++i) {
-      const auto a = static_cast<MacAlgorithm>(i);
-      if (!is_cmac(a)) mds_[i] = EVP_MD_fetch(nullptr, openssl_name(a), nullptr);
-    }
-    cmac_ = EVP_MAC_fetch(nullptr, "CMAC", nullptr);
-  }
+  OpenSslMacProvider() = default;
   ~OpenSslMacProvider() override {
     for (EVP_MD* md : mds_) EVP_MD_free(md);
     EVP_MAC_free(cmac_);
@@ -53,6 +49,7 @@ class OpenSslMacProvider final : public MacProvider {
   OpenSslMacProvider& operator=(const OpenSslMacProvider&) = delete;
 
   bool supports(MacAlgorithm a) const override {
+    fetch_once();
     const auto i = static_cast<std::size_t>(a);
     if (i >= kAlgorithmCount) return false;
     return is_cmac(a) ? cmac_ != nullptr : mds_[i] != nullptr;
@@ -66,6 +63,18 @@ class OpenSslMacProvider final : public MacProvider {
   }
 
  private:
+  // The algorithms are fetched on first use: a daemon without keys never
+  // loads OpenSSL's digest providers (about 2-4 MB of resident memory).
+  void fetch_once() const {
+    std::call_once(fetched_, [this] {
+      for (std::size_t i = 0; i < kAlgorithmCount; ++i) {
+        const auto a = static_cast<MacAlgorithm>(i);
+        if (!is_cmac(a)) mds_[i] = EVP_MD_fetch(nullptr, openssl_name(a), nullptr);
+      }
+      cmac_ = EVP_MAC_fetch(nullptr, "CMAC", nullptr);
+    });
+  }
+
   std::size_t compute_digest(MacAlgorithm a, std::span<const std::uint8_t> key,
                              std::span<const std::uint8_t> data,
                              std::span<std::uint8_t> out) const {
@@ -98,8 +107,9 @@ class OpenSslMacProvider final : public MacProvider {
     return ok ? len : 0;
   }
 
-  std::array<EVP_MD*, kAlgorithmCount> mds_{};
-  EVP_MAC* cmac_ = nullptr;
+  mutable std::once_flag fetched_;
+  mutable std::array<EVP_MD*, kAlgorithmCount> mds_{};
+  mutable EVP_MAC* cmac_ = nullptr;
 };
 
 }  // namespace
