@@ -156,13 +156,16 @@ void ControlServer::wait_udp(UdpListener& l) {
       if (!from || (!from->ip.is_loopback() && !access_.allowed(from->ip))) {
         counters_.denied.add();
         counters_.dropped.add();
+        if (from && access_logger_) access_logger_(from->ip, true);
         continue;
       }
       if (!from->ip.is_loopback() && !rate_ok(from->ip)) {
         counters_.rate_limited.add();
         counters_.dropped.add();
+        if (access_logger_) access_logger_(from->ip, true);
         continue;
       }
+      if (access_logger_) access_logger_(from->ip, false);
       auto r = cmdmon::handle_command(std::span<const std::uint8_t>(in.data(), static_cast<std::size_t>(n)),
                                       cmdmon::ChannelKind::Udp, provider_, out);
       if (!r.replied()) {

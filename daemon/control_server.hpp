@@ -8,6 +8,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/local/datagram_protocol.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -38,6 +39,10 @@ class ControlServer {
   // Opens the UDP listeners and the Unix socket. Errors name what failed.
   std::error_code open(const ControlConfig& config, std::string& what);
   void set_access(const std::vector<AccessRule>& rules);
+  // Called for every UDP command datagram (for the `clients` command counts).
+  void set_access_logger(std::function<void(const IpAddress&, bool dropped)> logger) {
+    access_logger_ = std::move(logger);
+  }
   void close();
 
   [[nodiscard]] const ControlCounters& counters() const { return counters_; }
@@ -56,6 +61,7 @@ class ControlServer {
   std::unique_ptr<boost::asio::local::datagram_protocol::socket> unix_;
   std::string unix_path_;
   AccessTable access_;
+  std::function<void(const IpAddress&, bool)> access_logger_;
   ControlCounters counters_;
   struct Bucket {
     IpAddress ip;

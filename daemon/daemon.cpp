@@ -112,6 +112,8 @@ int Daemon::run() {
   provider_ = std::make_unique<ControlProvider>(*sync_, server_.get(), [this] { reload(); });
   control_ = std::make_unique<ControlServer>(ctx_, *provider_);
   provider_->set_control_counters(&control_->counters());
+  control_->set_access_logger(
+      [p = provider_.get()](const IpAddress& ip, bool dropped) { p->log_command_access(ip, dropped); });
   std::string what;
   if (auto ec = control_->open(config_.control, what)) {
     // Time service matters more than monitoring: carry on without it.
