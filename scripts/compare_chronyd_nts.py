@@ -27,27 +27,13 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port >= 10000:
-            return port
-    raise SystemExit("no free port")
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+# The port and CPU-accounting helpers are the plain comparison's.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_chronyd import CLK_TCK, cpu_ticks, free_port  # noqa: E402
 
 
 def wait_tcp(proc, port, what, timeout=15):
