@@ -209,13 +209,14 @@ std::optional<cmdmon::NtpDataReport> ControlProvider::ntp_data(const Address& re
   w.tests = d->tests.bits;
   w.interleaved = d->interleaved;
   w.authenticated = d->authenticated;
-  w.tx_timestamping = 'D';
-  w.rx_timestamping = 'K';
+  w.tx_timestamping = timestamp_source_letter(d->tx_source);
+  w.rx_timestamping = timestamp_source_letter(d->rx_source);
   w.total_tx = d->total_tx;
   w.total_rx = d->total_rx;
   w.total_valid_rx = d->total_valid_rx;
   w.total_good_rx = d->total_good_rx;
-  w.total_kernel_rx_timestamps = d->total_rx;
+  w.total_kernel_tx_timestamps = d->total_kernel_tx;
+  w.total_kernel_rx_timestamps = d->total_kernel_rx;
   return w;
 }
 

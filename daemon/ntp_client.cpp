@@ -7,7 +7,9 @@
 
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -30,6 +32,8 @@ struct NtpClientIo::Pending {
   SocketAddress remote;
   SocketAddress local;
   TimePoint tx_raw{};
+  bool tx_stamping = false;  // the kernel reports the send's timestamp
+  bool tx_kernel = false;    // tx_raw is that timestamp
   bool closed = false;
 
   void close() {
@@ -73,7 +77,13 @@ void NtpClientIo::send(const SendRequest& req, TimePoint now) {
     spdlog::debug("Could not open a client socket for {}: {}", to.to_string(), ec.message());
     return;
   }
+#ifndef GNOMON_PORTABLE_IO
+  const bool tx_stamping = enable_tx_timestamps(fd, TxStamping::EverySend);
+  if (!tx_stamping) enable_rx_timestamps(fd);
+#else
+  const bool tx_stamping = false;
   enable_rx_timestamps(fd);
+#endif
   sockaddr_storage ss{};
   socklen_t len = to_sockaddr(to, ss);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
@@ -85,6 +95,7 @@ void NtpClientIo::send(const SendRequest& req, TimePoint now) {
   auto p = std::make_shared<Pending>(ctx_);
   p->source = req.source;
   p->remote = to;
+  p->tx_stamping = tx_stamping;
   boost::system::error_code bec;
   p->socket.assign(to.ip.is_v4() ? boost::asio::ip::udp::v4() : boost::asio::ip::udp::v6(), fd, bec);
   if (bec) {
@@ -133,7 +144,38 @@ void NtpClientIo::wait_reply(const std::shared_ptr<Pending>& p) {
                        });
 }
 
+void NtpClientIo::read_tx_timestamp(Pending& p) {
+#ifndef GNOMON_PORTABLE_IO
+  // One send per socket: at most one timestamp; a few more reads drain
+  // anything else the error queue holds (ICMP errors).
+  for (int i = 0; i < 4 && p.tx_stamping; ++i) {
+    std::array<std::uint8_t, 64> data{};
+    ControlBuffer<kRxControlLen> control{};
+    iovec iov{data.data(), data.size()};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control.data();
+    h.msg_controllen = control.size();
+    if (::recvmsg(p.socket.native_handle(), &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    TimePoint ts;
+    std::uint32_t key = 0;
+    // A stamp far from our own reading of the send is not believed.
+    if (!p.tx_kernel && parse_tx_timestamp(h, ts, key) &&
+        std::llabs((ts - p.tx_raw).ns) < kNsPerS) {
+      p.tx_raw = ts;
+      p.tx_kernel = true;
+    }
+  }
+#else
+  (void)p;
+#endif
+}
+
 void NtpClientIo::read_reply(const std::shared_ptr<Pending>& p) {
+  // The transmit timestamp is queued when the request leaves, before any
+  // reply can arrive; a non-empty error queue also wakes the wait below.
+  read_tx_timestamp(*p);
   std::array<std::uint8_t, kReplyBufLen> buf{};
   ControlBuffer<kRxControlLen> control{};
   for (int i = 0; i < kMaxRepliesPerWake && !p->closed; ++i) {
@@ -153,8 +195,11 @@ void NtpClientIo::read_reply(const std::shared_ptr<Pending>& p) {
     ReceivedReply r;
     r.source = p->source;
     r.bytes = std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n));
-    r.rx_raw = rx_timestamp_from_cmsg(h).value_or(realtime_now());
+    const std::optional<TimePoint> kernel_rx = rx_timestamp_from_cmsg(h);
+    r.rx_raw = kernel_rx.value_or(realtime_now());
+    r.rx_kernel = kernel_rx.has_value();
     r.tx_raw = p->tx_raw;
+    r.tx_kernel = p->tx_kernel;
     r.from = *from;
     r.local = p->local;
     on_reply_(r);

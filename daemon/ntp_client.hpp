@@ -1,6 +1,8 @@
 // The NTP client's I/O: each request goes out on a new UDP socket with a
 // kernel-chosen random source port (RFC 9109), and the reply's kernel receive
-// timestamp comes back with it. Names are resolved asynchronously. Results
+// timestamp comes back with it. The request's kernel transmit timestamp is
+// read from the socket's error queue (SO_TIMESTAMPING, software) before the
+// reply is handed on. Names are resolved asynchronously. Results
 // are handed to a callback; this class makes no decisions of its own.
 #pragma once
 
@@ -25,8 +27,10 @@ namespace gnomon::daemon {
 struct ReceivedReply {
   SourceId source = 0;
   std::span<const std::uint8_t> bytes;
-  TimePoint rx_raw{};   // kernel receive timestamp (raw CLOCK_REALTIME)
-  TimePoint tx_raw{};   // when the request was handed to the kernel
+  TimePoint rx_raw{};   // receive timestamp (raw CLOCK_REALTIME)
+  TimePoint tx_raw{};   // transmit timestamp of the request (raw CLOCK_REALTIME)
+  bool rx_kernel = false;  // rx_raw is the kernel's, not read after recvmsg
+  bool tx_kernel = false;  // tx_raw is the kernel's (error queue), not read before send
   SocketAddress from;
   SocketAddress local;  // our address the reply arrived at
 };
@@ -55,6 +59,7 @@ class NtpClientIo {
   struct Pending;
   void wait_reply(const std::shared_ptr<Pending>& p);
   void read_reply(const std::shared_ptr<Pending>& p);
+  static void read_tx_timestamp(Pending& p);
 
   boost::asio::io_context& ctx_;
   ReplyHandler on_reply_;

@@ -1,6 +1,5 @@
 #include "daemon/ntp_server_worker.hpp"
 
-#include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -38,16 +37,6 @@ ClientLog make_client_log(const WorkerSetup& setup, RandomPool& random) {
 }
 
 #ifndef GNOMON_PORTABLE_IO
-// Kernel TX timestamps of the replies we ask for (per datagram, by control
-// message): software stamps, reported alone (no copy of the packet) with a
-// per-socket counter as their key. Returns false where unsupported; the
-// daemon's own transmit times are used then.
-bool enable_tx_timestamps(int fd) {
-  const int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
-                    SOF_TIMESTAMPING_OPT_TSONLY;
-  return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
-}
-
 void request_tx_timestamp(msghdr& h, ControlBuffer<kTxControlLen>& buf) {
   std::memset(buf.data(), 0, buf.size());
   h.msg_control = buf.data();
@@ -60,33 +49,6 @@ void request_tx_timestamp(msghdr& h, ControlBuffer<kTxControlLen>& buf) {
   std::memcpy(CMSG_DATA(c), &want, sizeof want);
 }
 
-// The software transmit timestamp and its key from an error-queue message.
-bool parse_tx_timestamp(const msghdr& h, TimePoint& ts, std::uint32_t& key) {
-  bool have_ts = false;
-  bool have_key = false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); c != nullptr;
-       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING &&
-        c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
-      timespec t{};  // scm_timestamping: ts[0] is the software stamp
-      std::memcpy(&t, CMSG_DATA(c), sizeof t);
-      if (t.tv_sec != 0 || t.tv_nsec != 0) {
-        ts = TimePoint::from_timespec(t);
-        have_ts = true;
-      }
-    } else if (((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-                (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) &&
-               c->cmsg_len >= CMSG_LEN(sizeof(sock_extended_err))) {
-      sock_extended_err e{};
-      std::memcpy(&e, CMSG_DATA(c), sizeof e);
-      if (e.ee_errno == ENOMSG && e.ee_origin == SO_EE_ORIGIN_TIMESTAMPING && e.ee_info == SCM_TSTAMP_SND) {
-        key = e.ee_data;
-        have_key = true;
-      }
-    }
-  }
-  return have_ts && have_key;
-}
 #endif
 
 }  // namespace
@@ -134,7 +96,7 @@ std::error_code NtpServerWorker::open(const std::vector<SocketAddress>& listen, 
     auto l = std::make_unique<Listener>(ctx_);
 #ifndef GNOMON_PORTABLE_IO
     // Only interleaved mode uses them, and it needs the client log.
-    l->tx_stamping = log_.active() && enable_tx_timestamps(fd);
+    l->tx_stamping = log_.active() && enable_tx_timestamps(fd, TxStamping::OnRequest);
 #endif
     boost::system::error_code bec;
     l->socket.assign(addr.ip.is_v4() ? boost::asio::ip::udp::v4() : boost::asio::ip::udp::v6(), fd, bec);

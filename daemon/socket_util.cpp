@@ -1,6 +1,7 @@
 #include "daemon/socket_util.hpp"
 
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -80,6 +81,41 @@ std::optional<TimePoint> rx_timestamp_from_cmsg(const msghdr& msg) {
   }
   return std::nullopt;
 }
+
+#ifndef GNOMON_PORTABLE_IO
+bool enable_tx_timestamps(int fd, TxStamping mode) {
+  int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY;
+  flags |= mode == TxStamping::EverySend ? SOF_TIMESTAMPING_TX_SOFTWARE : SOF_TIMESTAMPING_OPT_ID;
+  return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
+}
+
+bool parse_tx_timestamp(const msghdr& h, TimePoint& ts, std::uint32_t& key) {
+  bool have_ts = false;
+  bool have_key = false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING &&
+        c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+      timespec t{};  // scm_timestamping: ts[0] is the software stamp
+      std::memcpy(&t, CMSG_DATA(c), sizeof t);
+      if (t.tv_sec != 0 || t.tv_nsec != 0) {
+        ts = TimePoint::from_timespec(t);
+        have_ts = true;
+      }
+    } else if (((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) &&
+               c->cmsg_len >= CMSG_LEN(sizeof(sock_extended_err))) {
+      sock_extended_err e{};
+      std::memcpy(&e, CMSG_DATA(c), sizeof e);
+      if (e.ee_errno == ENOMSG && e.ee_origin == SO_EE_ORIGIN_TIMESTAMPING && e.ee_info == SCM_TSTAMP_SND) {
+        key = e.ee_data;
+        have_key = true;
+      }
+    }
+  }
+  return have_ts && have_key;
+}
+#endif
 
 TimePoint realtime_now() {
   timespec ts{};

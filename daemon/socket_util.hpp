@@ -40,6 +40,21 @@ struct alignas(cmsghdr) ControlBuffer {
 // Extracts the kernel receive timestamp from a received message's control data.
 std::optional<TimePoint> rx_timestamp_from_cmsg(const msghdr& msg);
 
+#ifndef GNOMON_PORTABLE_IO
+// Software RX timestamps plus software TX timestamps, read back from the
+// error queue alone (no copy of the packet). Every send is stamped
+// (`TxStamping::EverySend`, the client's one-request sockets), or only sends
+// that ask by control message, keyed by a per-socket counter
+// (`TxStamping::OnRequest`, SOF_TIMESTAMPING_OPT_ID: the server). Returns false
+// where unsupported; the daemon's own transmit times are used then.
+enum class TxStamping : std::uint8_t { EverySend, OnRequest };
+bool enable_tx_timestamps(int fd, TxStamping mode);
+
+// The software transmit timestamp and its key (the OPT_ID counter) from an
+// error-queue message. False if the message holds no such timestamp.
+bool parse_tx_timestamp(const msghdr& h, TimePoint& ts, std::uint32_t& key);
+#endif
+
 // Reads CLOCK_REALTIME.
 TimePoint realtime_now();
 

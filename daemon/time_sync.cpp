@@ -193,6 +193,8 @@ void TimeSync::on_reply(const ReceivedReply& r) {
   ReplyContext ctx;
   ctx.rx_time = r.rx_raw + corr;
   ctx.tx_time = r.tx_raw + corr;
+  ctx.rx_source = r.rx_kernel ? TimestampSource::Kernel : TimestampSource::Daemon;
+  ctx.tx_source = r.tx_kernel ? TimestampSource::Kernel : TimestampSource::Daemon;
   ctx.from = r.from;
   ctx.local_refid = refid_of(r.local.ip);
   if (logs_.tracking) pre_update_ = engine_->tracking(now());
@@ -230,6 +232,8 @@ void TimeSync::log_reply(SourceId id) {
       m.refid = d.ref_id;
       m.mode = d.mode;
       m.interleaved = d.interleaved;
+      m.tx_source = timestamp_source_letter(d.tx_source);
+      m.rx_source = timestamp_source_letter(d.rx_source);
       logs_.measurements->write(format_measurement_line(m));
     }
   }

@@ -26,6 +26,14 @@ constexpr double kMaxClockError = 1e-6;
 constexpr double kMaxMaxDelayS = 1e3;
 constexpr double kMaxDelayRatio = 1e6;
 
+// Interleaved requests only while fewer requests than this went unanswered,
+// so that a server never answers with a very old transmit timestamp.
+constexpr int kMaxClientInterleavedTx = 4;
+// An interleaved reply's sample uses the previous request's transmit time
+// when that exchange's round trip is below this fraction of the time from its
+// reply to the latest request (the shorter intervals give a better delay).
+constexpr double kMaxInterleavedRoundTripRatio = 0.1;
+
 constexpr std::uint32_t kKodRate = 0x52415445u;  // "RATE"
 constexpr std::uint32_t kKodDeny = 0x44454E59u;  // "DENY"
 constexpr std::uint32_t kKodRstr = 0x52535452u;  // "RSTR"
@@ -64,6 +72,20 @@ bool leap_day(TimePoint t) {
   int day = 0;
   utc_month_day(t, month, day);
   return (month == 6 && day == 30) || (month == 12 && day == 31);
+}
+
+// 64 random bits as an NTP timestamp, never zero (a zero origin would fail
+// test 3 at the server's peer).
+NtpTimestamp random_timestamp(RandomSource& rng) {
+  std::array<std::uint8_t, 8> random{};
+  rng.fill(random);
+  NtpTimestamp t{};
+  for (std::size_t i = 0; i < 4; ++i) {
+    t.seconds = (t.seconds << 8) | random[i];
+    t.fraction = (t.fraction << 8) | random[i + 4];
+  }
+  if (t.is_zero()) t.fraction = 1;
+  return t;
 }
 
 KissCode kiss_code(std::uint32_t refid) {
@@ -129,7 +151,20 @@ void Source::on_clock_stepped(Duration offset) {
   if (next_timer_) *next_timer_ = *next_timer_ - offset;
   if (last_tx_) *last_tx_ = *last_tx_ - offset;
   if (last_good_rx_) *last_good_rx_ = *last_good_rx_ - offset;
+  if (local_rx_) *local_rx_ = *local_rx_ - offset;
+  if (prev_local_tx_) *prev_local_tx_ = *prev_local_tx_ - offset;
   if (request_outstanding_) valid_rx_ = true;  // treat the request as answered
+}
+
+void Source::on_clock_slewed(TimePoint when, double offset_s, double dfreq) {
+  stats_.on_clock_slewed(when, offset_s, dfreq);
+  if (!std::isfinite(offset_s) || !std::isfinite(dfreq) || std::fabs(dfreq) >= 0.5) return;
+  // A local time t read before the slew reads t + delta in the new timescale.
+  const auto rebase = [&](std::optional<TimePoint>& t) {
+    if (t) *t = *t + Duration::from_seconds(seconds_between(when, *t) * dfreq - offset_s);
+  };
+  rebase(local_rx_);
+  rebase(prev_local_tx_);
 }
 
 // --- Timers ------------------------------------------------------------------
@@ -213,6 +248,13 @@ void Source::reset_protocol() {
   sent_transmit_ = NtpTimestamp{};
   remote_receive_ = NtpTimestamp{};
   remote_transmit_ = NtpTimestamp{};
+  sent_interleaved_ = false;
+  sent_receive_ = NtpTimestamp{};
+  local_rx_.reset();
+  valid_timestamps_ = false;
+  remote_root_delay_s_ = 0.0;
+  remote_root_dispersion_s_ = 0.0;
+  prev_local_tx_.reset();
 }
 
 void Source::set_online(TimePoint now, bool online) {
@@ -316,20 +358,24 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
   }
 
   // Build the request: mode 3, our version, random transmit timestamp, and
-  // every other field zero.
-  std::array<std::uint8_t, 8> random{};
-  rng.fill(random);
-  NtpTimestamp xmt{};
-  for (std::size_t i = 0; i < 4; ++i) {
-    xmt.seconds = (xmt.seconds << 8) | random[i];
-    xmt.fraction = (xmt.fraction << 8) | random[i + 4];
-  }
-  if (xmt.is_zero()) xmt.fraction = 1;  // a zero origin would fail test 3 at the server's peer
+  // every other field zero. An interleaved request also carries the last
+  // valid reply's receive timestamp as origin and a random cookie as receive
+  // timestamp, which an interleaved reply returns as its origin.
+  const NtpTimestamp xmt = random_timestamp(rng);
   NtpHeader h{};
   h.leap = Leap::None;
   h.version = static_cast<std::uint8_t>(options_.version);
   h.mode = NtpMode::Client;
   h.transmit_ts = xmt;
+  const bool interleaved = options_.xleave && options_.version == 4 && !remote_receive_.is_zero() &&
+                           tx_count_ < kMaxClientInterleavedTx;
+  NtpTimestamp cookie{};
+  if (interleaved) {
+    cookie = random_timestamp(rng);
+    if (cookie == xmt || cookie == remote_receive_) cookie.fraction ^= 2u;
+    h.origin_ts = remote_receive_;
+    h.receive_ts = cookie;
+  }
 
   OutgoingRequest req;
   req.to = remote_;
@@ -351,6 +397,8 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
   }
 
   sent_transmit_ = xmt;
+  sent_interleaved_ = interleaved;
+  sent_receive_ = cookie;
   valid_rx_ = false;
   request_outstanding_ = true;
   last_tx_ = now;
@@ -446,6 +494,7 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
   if (!(ctx.from == remote_)) return result;
   if (sent_transmit_.is_zero()) return result;  // nothing was asked
   ++report_.total_rx;
+  if (ctx.rx_source == TimestampSource::Kernel) ++report_.total_kernel_rx;
 
   ParsedPacket pkt;
   if (parse_packet(bytes, pkt) != ParseError::None) return result;
@@ -459,8 +508,13 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
   // our latest request. 3: timestamps present. 5: authentication: the
   // authenticator's verdict; a source with a key or NTS but no authenticator
   // accepts nothing, so there is never a silent fallback to plain NTP.
+  // Test 2 in basic mode: the origin is our transmit timestamp; in
+  // interleaved mode: the cookie of an interleaved request.
   const bool test1 = !(h.receive_ts == remote_receive_) || !(h.transmit_ts == remote_transmit_);
-  bool test2 = h.origin_ts == sent_transmit_;
+  const bool test2n = h.origin_ts == sent_transmit_;
+  const bool test2i = sent_interleaved_ && h.origin_ts == sent_receive_;
+  const bool interleaved = !test2n && test2i;
+  bool test2 = test2n || test2i;
   bool test3 = !h.origin_ts.is_zero() && !h.receive_ts.is_zero() && !h.transmit_ts.is_zero();
   bool test5 = !options_.key.has_value() && !options_.nts;
   if (auth_) test5 = test2 && auth_->verify_reply(bytes, pkt) == ReplyAuth::Ok;
@@ -482,16 +536,53 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
   bool test_b = false;
   bool test_c = false;
   bool test_d = false;
-  if (synced) {
-    // Resolve the server's timestamps against our receive time, so that any
-    // offset up to 68 years and the 2036 era wrap come out right.
-    const TimePoint remote_rx = h.receive_ts.to_time(ctx.rx_time);
-    const TimePoint remote_tx = h.transmit_ts.to_time(ctx.rx_time);
+  // The four timestamps of the sample. Basic mode: this exchange's. An
+  // interleaved reply carries the precise transmit time of the server's
+  // previous reply, so the sample is of the previous exchange: our transmit
+  // time of the previous request, the server's receive time of it, that
+  // transmit time, and our receive time of the previous reply. If that round
+  // trip was long against the time from the previous reply to this request
+  // (very short polls), the pair of one-way legs around the server's previous
+  // transmit is used instead, as chrony does.
+  TimePoint local_tx = ctx.tx_time;
+  TimePoint local_rx = ctx.rx_time;
+  TimestampSource local_tx_source = ctx.tx_source;
+  TimestampSource local_rx_source = ctx.rx_source;
+  // Timestamps from the server are resolved against our receive time, so
+  // that any offset up to 68 years and the 2036 era wrap come out right.
+  TimePoint remote_rx = h.receive_ts.to_time(ctx.rx_time);
+  TimePoint remote_request_rx = remote_rx;
+  const TimePoint remote_tx = h.transmit_ts.to_time(ctx.rx_time);
+  double root_delay = pkt_root_delay;
+  double root_dispersion = pkt_root_dispersion;
+  // The first interleaved reply after a basic sample was accumulated would
+  // reuse that exchange: test A fails it.
+  bool reused_exchange = false;
+  const bool have_timestamps = synced && (!interleaved || (valid_timestamps_ && local_rx_));
+  if (have_timestamps && interleaved) {
+    local_rx = *local_rx_;
+    local_rx_source = local_rx_source_;
+    const TimePoint prev_remote_rx = remote_receive_.to_time(ctx.rx_time);
+    if (prev_local_tx_ && kMaxInterleavedRoundTripRatio * seconds_between(ctx.tx_time, *local_rx_) >
+                              seconds_between(*local_rx_, *prev_local_tx_)) {
+      local_tx = *prev_local_tx_;
+      local_tx_source = prev_local_tx_source_;
+      remote_rx = prev_remote_rx;
+      root_delay = remote_root_delay_s_;
+      root_dispersion = remote_root_dispersion_s_;
+    } else {
+      reused_exchange = !prev_local_tx_;
+      root_delay = std::max(pkt_root_delay, remote_root_delay_s_);
+      root_dispersion = std::max(pkt_root_dispersion, remote_root_dispersion_s_);
+    }
+    remote_request_rx = prev_remote_rx;
+  }
+  if (have_timestamps) {
     const Duration remote_interval = remote_tx - remote_rx;
-    const Duration local_interval = ctx.rx_time - ctx.tx_time;
+    const Duration local_interval = local_rx - local_tx;
     const TimePoint remote_avg = remote_rx + Duration{remote_interval.ns / 2};
-    const TimePoint local_avg = ctx.tx_time + Duration{local_interval.ns / 2};
-    response_time_s = std::fabs(remote_interval.to_seconds());
+    const TimePoint local_avg = local_tx + Duration{local_interval.ns / 2};
+    response_time_s = std::fabs((remote_tx - remote_request_rx).to_seconds());
 
     const double precision = options_.stats.local_precision_s + log2_to_seconds(h.precision);
     double delay = std::fabs((local_interval - remote_interval).to_seconds());
@@ -504,8 +595,8 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     sample.offset_s = (local_avg - remote_avg).to_seconds();
     sample.peer_delay_s = delay;
     sample.peer_dispersion_s = precision + skew * std::fabs(local_interval.to_seconds());
-    sample.root_delay_s = pkt_root_delay + delay;
-    sample.root_dispersion_s = pkt_root_dispersion + sample.peer_dispersion_s;
+    sample.root_delay_s = root_delay + delay;
+    sample.root_dispersion_s = root_dispersion + sample.peer_dispersion_s;
     sample.stratum = h.stratum;
     sample.leap = leap_day(ctx.rx_time) ? h.leap : Leap::None;
 
@@ -514,7 +605,7 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     const double source_time_s = sample.time.to_seconds() - sample.offset_s;
     test_a = sample.peer_delay_s - sample.peer_dispersion_s <= options_.max_delay_s &&
              precision <= options_.max_delay_s && response_time_s <= kMaxServerIntervalS &&
-             std::isfinite(sample.offset_s) && source_time_s >= 0.0;
+             std::isfinite(sample.offset_s) && source_time_s >= 0.0 && !reused_exchange;
 
     SourceStats::DelayTestData dt;
     const bool have_dt = stats_.delay_test_data(sample.time, dt);
@@ -550,13 +641,26 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     }
   } else {
     sample.time = ctx.rx_time;
+    sample.stratum = h.stratum;
+    sample.leap = leap_day(ctx.rx_time) ? h.leap : Leap::None;
   }
   bool good = test_a && test_b && test_c && test_d;
 
-  // Remember the timestamps of the first valid reply (test 1 next time).
+  // Remember the timestamps of the first valid reply to a request: for test 1
+  // and for the next interleaved exchange.
   if (valid && !valid_rx_) {
     remote_receive_ = h.receive_ts;
     remote_transmit_ = h.transmit_ts;
+    local_rx_ = ctx.rx_time;
+    local_rx_source_ = ctx.rx_source;
+    if (ctx.tx_source == TimestampSource::Kernel) ++report_.total_kernel_tx;
+    valid_timestamps_ = synced;
+    if (interleaved || !good) {
+      prev_local_tx_ = ctx.tx_time;
+      prev_local_tx_source_ = ctx.tx_source;
+    } else {
+      prev_local_tx_.reset();
+    }
   }
   // At most one reply per request.
   if (valid_rx_) {
@@ -579,6 +683,11 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     next_timer_.reset();
     reach_ = 0;
     request_outstanding_ = false;
+  }
+
+  if (valid) {
+    remote_root_delay_s_ = pkt_root_delay;
+    remote_root_dispersion_s_ = pkt_root_dispersion;
   }
 
   if (!valid) {
@@ -652,12 +761,14 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
   report_.root_dispersion_s = pkt_root_dispersion;
   report_.ref_id = h.reference_id;
   report_.ref_time = h.reference_ts.is_zero() ? TimePoint{} : h.reference_ts.to_time(ctx.rx_time);
-  report_.offset_s = synced ? sample.offset_s : 0.0;
-  report_.peer_delay_s = synced ? sample.peer_delay_s : 0.0;
-  report_.peer_dispersion_s = synced ? sample.peer_dispersion_s : 0.0;
+  report_.offset_s = have_timestamps ? sample.offset_s : 0.0;
+  report_.peer_delay_s = have_timestamps ? sample.peer_delay_s : 0.0;
+  report_.peer_dispersion_s = have_timestamps ? sample.peer_dispersion_s : 0.0;
   report_.response_time_s = response_time_s;
   report_.tests = result.tests;
-  report_.interleaved = false;
+  report_.interleaved = interleaved;
+  report_.tx_source = local_tx_source;
+  report_.rx_source = local_rx_source;
   report_.authenticated = options_.key.has_value() || options_.nts;
   ++report_.total_valid_rx;
   if (good) ++report_.total_good_rx;

@@ -18,6 +18,15 @@
 // timestamp: every other header field is zero (data minimisation); the real
 // local transmit time stays with the daemon.
 //
+// Interleaved mode (`xleave`, chrony's semantics): once a valid reply came,
+// a request carries that reply's receive timestamp as its origin and a random
+// cookie as its receive timestamp. A server that recognises its receive
+// timestamp answers with the cookie as origin and, as transmit timestamp, the
+// precise (kernel) transmit time of its previous reply; the sample is then
+// made from the previous exchange, with that precise transmit time and our own
+// kernel transmit time of the previous request. A server that does not
+// support it answers in basic mode, which is used as before.
+//
 // Offsets follow lib/sync_types.hpp: local minus source, + = we are ahead.
 // Never throws on any input.
 #pragma once
@@ -94,9 +103,8 @@ struct SourceOptions {
   bool noselect = false;
   bool require = false;
   bool trust = false;
-  // Interleaved mode (issue 6) and authentication (issue 7): carried, not
-  // implemented yet; requests are basic-mode and unauthenticated.
-  bool xleave = false;
+  bool xleave = false;             // interleaved mode (see the top of this file)
+  // Authentication: the daemon attaches the ClientAuthenticator.
   std::optional<std::uint32_t> key;
   bool nts = false;
   SourceStatsOptions stats;
@@ -152,9 +160,18 @@ struct NtpTests {
   [[nodiscard]] bool all_passed() const { return bits == 0x3FF; }
 };
 
+// Where a local timestamp came from (chronyc ntpdata: "TX/RX timestamping").
+enum class TimestampSource : std::uint8_t { Daemon, Kernel, Hardware };
+// chrony's letter for it: D, K or H.
+[[nodiscard]] constexpr char timestamp_source_letter(TimestampSource s) {
+  return s == TimestampSource::Kernel ? 'K' : s == TimestampSource::Hardware ? 'H' : 'D';
+}
+
 struct ReplyContext {
   TimePoint rx_time{};             // local (kernel) receive time of the reply
   TimePoint tx_time{};             // local transmit time of the request
+  TimestampSource rx_source = TimestampSource::Kernel;
+  TimestampSource tx_source = TimestampSource::Daemon;
   SocketAddress from;              // where the reply came from
   // Test D: the refid of our address that the reply arrived at (an IPv4
   // address, or the first 4 bytes of MD5 of an IPv6 one); 0 = not checked.
@@ -193,10 +210,15 @@ struct NtpDataReport {
   NtpTests tests;
   bool interleaved = false;
   bool authenticated = false;
+  // Sources of the local timestamps the last sample was made of.
+  TimestampSource tx_source = TimestampSource::Daemon;
+  TimestampSource rx_source = TimestampSource::Kernel;
   std::uint32_t total_tx = 0;
   std::uint32_t total_rx = 0;
   std::uint32_t total_valid_rx = 0;
   std::uint32_t total_good_rx = 0;
+  std::uint32_t total_kernel_tx = 0;  // requests answered whose kernel TX time we had
+  std::uint32_t total_kernel_rx = 0;  // replies received with a kernel RX timestamp
 };
 
 enum class SourceOpMode : std::uint8_t {
@@ -248,10 +270,9 @@ class Source {
   // move with the clock, and a reply to a request in flight is not used (its
   // local timestamps straddle the step).
   void on_clock_stepped(Duration offset);
-  // Slewed: see SourceStats::on_clock_slewed.
-  void on_clock_slewed(TimePoint when, double offset_s, double dfreq) {
-    stats_.on_clock_slewed(when, offset_s, dfreq);
-  }
+  // Slewed: see SourceStats::on_clock_slewed. The local timestamps kept for
+  // interleaved mode are rebased the same way.
+  void on_clock_slewed(TimePoint when, double offset_s, double dfreq);
 
   // --- State for selection and reports ---------------------------------------
   [[nodiscard]] const SocketAddress& remote() const { return remote_; }
@@ -325,6 +346,22 @@ class Source {
   std::optional<TimePoint> last_tx_; // local time of the latest request (ours)
   NtpTimestamp remote_receive_{};    // last valid reply's receive timestamp
   NtpTimestamp remote_transmit_{};   // last valid reply's transmit timestamp
+
+  // Interleaved mode: the latest request asked for an interleaved reply with
+  // this cookie in its receive timestamp.
+  bool sent_interleaved_ = false;
+  NtpTimestamp sent_receive_{};
+  // Of the exchange of the last valid reply: its local receive time, whether
+  // it was synchronised, and the server's root delay and dispersion.
+  std::optional<TimePoint> local_rx_;
+  TimestampSource local_rx_source_ = TimestampSource::Daemon;
+  bool valid_timestamps_ = false;
+  double remote_root_delay_s_ = 0.0;
+  double remote_root_dispersion_s_ = 0.0;
+  // The local transmit time of that exchange's request, kept unless its
+  // basic-mode sample was accumulated (a sample is never used twice).
+  std::optional<TimePoint> prev_local_tx_;
+  TimestampSource prev_local_tx_source_ = TimestampSource::Daemon;
 
   std::uint8_t reach_ = 0;
   int reach_size_ = 0;

@@ -11,6 +11,7 @@
 
 #include "lib/packet.hpp"
 #include "lib/source.hpp"
+#include "tests/unit/seeded_rng.hpp"
 
 using namespace gnomon;
 
@@ -20,16 +21,7 @@ constexpr std::int64_t kMarch15 = 1710504000;  // 2024-03-15 12:00:00 UTC
 constexpr std::int64_t kJune30 = 1719748800;   // 2024-06-30 12:00:00 UTC
 constexpr std::int64_t kEra1UnixS = kNtpEraS - kNtpUnixOffsetS;  // 2036-02-07 06:28:16
 
-class TestRng : public RandomSource {
- public:
-  explicit TestRng(std::uint64_t seed) : engine_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = static_cast<std::uint8_t>(engine_() >> 56);
-  }
-
- private:
-  std::mt19937_64 engine_;
-};
+using TestRng = test::SeededRng;
 
 // What the fake server puts in its reply. Unset timestamps are filled in from
 // the request and the server's clock.

@@ -8,7 +8,6 @@
 #include <array>
 #include <memory>
 #include <optional>
-#include <random>
 #include <vector>
 
 #include "lib/crypto/aes_siv.hpp"
@@ -16,21 +15,13 @@
 #include "lib/nts_ntp.hpp"
 #include "lib/server.hpp"
 #include "lib/source.hpp"
+#include "tests/unit/seeded_rng.hpp"
 
 using namespace gnomon;
 
 namespace {
 
-class TestRng final : public RandomSource {
- public:
-  explicit TestRng(std::uint64_t seed) : engine_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = static_cast<std::uint8_t>(engine_() >> 56);
-  }
-
- private:
-  std::mt19937_64 engine_;
-};
+using TestRng = test::SeededRng;
 
 // The daemon's NtsClientAuth without the key exchange: keys are handed in.
 class TestNtsAuth final : public ClientAuthenticator {
