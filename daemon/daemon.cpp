@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 
@@ -15,6 +16,7 @@
 #include "daemon/socket_util.hpp"
 #include "lib/acl.hpp"
 #include "lib/config/config_loader.hpp"
+#include "lib/openssl/on_demand.hpp"
 
 namespace gnomon::daemon {
 
@@ -61,6 +63,16 @@ void Daemon::apply_access() {
   server_->set_access(std::make_shared<const AccessTable>(AccessTable::build(config_.server.access)));
 }
 
+namespace {
+
+bool needs_openssl(const Config& config) {
+  return !config.auth.keyfile.empty() || config.nts.enabled ||
+         std::any_of(config.sources.begin(), config.sources.end(),
+                     [](const SourceConfig& s) { return s.nts || s.key.has_value(); });
+}
+
+}  // namespace
+
 int Daemon::run() {
   spdlog::info("gnomond {} starting", GNOMON_VERSION);
   start_time_s_ = realtime_now().to_seconds();
@@ -77,6 +89,14 @@ int Daemon::run() {
   if (!options_.pid_file.empty()) {
     if (std::string err = pid_file_.create(options_.pid_file); !err.empty()) {
       spdlog::error("Not started: {}", err);
+      return kExitFailure;
+    }
+  }
+  // OpenSSL is loaded only for keys and NTS (lib/openssl/on_demand.hpp): now,
+  // so that a missing library stops the start with a clear error.
+  if (needs_openssl(config_)) {
+    if (std::string err; !gnomon::openssl::load(err)) {
+      spdlog::error("Not started: {} (needed for keys and NTS)", err);
       return kExitFailure;
     }
   }

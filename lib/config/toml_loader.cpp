@@ -1,7 +1,5 @@
 #include "lib/config/toml_loader.hpp"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -11,6 +9,7 @@
 #include <utility>
 
 #include "lib/config/config_rules.hpp"
+#include "lib/config/toml.hpp"
 
 namespace gnomon {
 
