@@ -85,9 +85,13 @@ def wait_answering(proc, port, what, timeout=15):
 
 
 class Servers:
-    def __init__(self, args):
+    """The daemons of one comparison, pinned to the server CPU, with their logs
+    in a private temporary directory."""
+
+    def __init__(self, args, prefix="gnomon-compare-"):
         self.args = args
-        self.dir = tempfile.mkdtemp(prefix="gnomon-compare-")
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.dir, 0o700)
         self.procs = []
 
     def start(self, argv, name):

@@ -23,16 +23,15 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 # The port and CPU-accounting helpers are the plain comparison's.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare_chronyd  # noqa: E402
 from compare_chronyd import CLK_TCK, cpu_ticks, free_port  # noqa: E402
 
 
@@ -49,12 +48,11 @@ def wait_tcp(proc, port, what, timeout=15):
     raise SystemExit(f"{what} does not accept NTS-KE on port {port}")
 
 
-class Servers:
+class Servers(compare_chronyd.Servers):
+    """compare_chronyd's servers with NTS: a fresh self-signed certificate."""
+
     def __init__(self, args):
-        self.args = args
-        self.dir = tempfile.mkdtemp(prefix="gnomon-compare-nts-")
-        os.chmod(self.dir, 0o700)
-        self.procs = []
+        super().__init__(args, prefix="gnomon-compare-nts-")
         self.cert = os.path.join(self.dir, "server.crt")
         self.key = os.path.join(self.dir, "server.key")
         r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -62,13 +60,6 @@ class Servers:
                             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit(f"openssl failed: {r.stderr}")
-
-    def start(self, argv, name):
-        log = open(os.path.join(self.dir, name + ".log"), "w")
-        p = subprocess.Popen(["taskset", "-c", str(self.args.server_cpu)] + argv, stdout=log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.procs.append(p)
-        return p
 
     def gnomond(self, port, ke_port):
         conf = os.path.join(self.dir, "gnomond.toml")
@@ -111,20 +102,6 @@ listen = []
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         return self.start(["chronyd", "-x", "-d", "-u", "root", "-f", conf], "chronyd")
-
-    def stop(self, p):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-
-    def cleanup(self):
-        for p in self.procs:
-            self.stop(p)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def drive(args, servers, port, ke_port, duration):
