@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/asio_nonblocking.hpp"
 #include "daemon/socket_util.hpp"
 
 namespace gnomon::daemon {
@@ -51,6 +52,7 @@ std::error_code ControlServer::open(const ControlConfig& config, std::string& wh
     auto l = std::make_unique<UdpListener>(ctx_);
     boost::system::error_code bec;
     l->socket.assign(addr.ip.is_v4() ? boost::asio::ip::udp::v4() : boost::asio::ip::udp::v6(), fd, bec);
+    if (!bec) mark_non_blocking(l->socket);
     if (bec) {
       what = "control socket " + addr.to_string();
       return std::error_code(bec.value(), std::system_category());
@@ -96,6 +98,7 @@ std::error_code ControlServer::open(const ControlConfig& config, std::string& wh
     unix_ = std::make_unique<boost::asio::local::datagram_protocol::socket>(ctx_);
     boost::system::error_code bec;
     unix_->assign(boost::asio::local::datagram_protocol(), fd, bec);
+    if (!bec) mark_non_blocking(*unix_);
     unix_path_ = path;
   }
   for (auto& l : udp_) wait_udp(*l);

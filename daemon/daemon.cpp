@@ -11,6 +11,7 @@
 
 #include "daemon/logging.hpp"
 #include "daemon/seccomp_filter.hpp"
+#include "daemon/signal_loop.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/privileges.hpp"
 #include "daemon/socket_util.hpp"
@@ -21,8 +22,6 @@
 namespace gnomon::daemon {
 
 namespace {
-// How often served state is recomputed and handed to the workers.
-constexpr auto kTickInterval = std::chrono::seconds(1);
 // Least time between two STATUS= updates that only change the offset.
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 
@@ -52,8 +51,6 @@ PrivilegeDrop privilege_drop_for(const Config& config, const std::string& user, 
 Daemon::Daemon(Config config, Options options)
     : config_(std::move(config)),
       options_(std::move(options)),
-      signals_(ctx_, SIGINT, SIGTERM, SIGHUP),
-      tick_timer_(ctx_),
       watchdog_timer_(ctx_) {}
 
 Daemon::~Daemon() = default;
@@ -74,7 +71,7 @@ bool needs_openssl(const Config& config) {
 }  // namespace
 
 int Daemon::run() {
-  spdlog::info("gnomond {} starting", GNOMON_VERSION);
+  spdlog::info("{} {} starting", program_name(), GNOMON_VERSION);
   start_time_s_ = realtime_now().to_seconds();
   notifier_ = SdNotifier::from_environment();
   std::optional<UserIds> user_ids;
@@ -105,8 +102,11 @@ int Daemon::run() {
     drop = privilege_drop_for(config_, options_.user, *user_ids);
     prepare_directories(*drop);
   }
+  // Every change of the core's state reaches the workers and systemd's
+  // STATUS= as it happens; nothing polls.
   sync_ = std::make_unique<TimeSync>(ctx_, config_, [this](const ServedState& s, Duration corr) {
     if (server_) server_->set_state(s, corr);
+    if (status_ready_) update_status(false);
   });
   if (!sync_->open()) return kExitFailure;
 
@@ -116,12 +116,14 @@ int Daemon::run() {
 #else
     server_ = std::make_unique<NtpServer>();
 #endif
+    // As chronyd: an address that cannot be opened is logged and skipped;
+    // none at all is fatal.
     if (auto ec = server_->open(config_.server)) {
-      spdlog::error("Could not open NTP server socket: {}", ec.message());
+      spdlog::error("Could not open NTP sockets: {}", ec.message());
       return kExitFailure;
     }
     apply_access();
-    for (const auto& a : config_.server.listen) {
+    for (const auto& a : server_->listening()) {
       spdlog::info("Serving NTP on {} ({} worker{})", a.to_string(), server_->worker_count(),
                    server_->worker_count() == 1 ? "" : "s");
     }
@@ -167,14 +169,13 @@ int Daemon::run() {
   if (server_) server_->start();
   if (nts_keys_) nts_keys_->start();
   if (nts_ke_) nts_ke_->start();
-  wait_signal();
-  schedule_tick();
   schedule_watchdog();
   update_status(true);
+  status_ready_ = true;
   if (auto ec = notifier_.notify("READY=1\nSTATUS=" + status_text_)) {
     spdlog::warn("Could not notify the service manager at {}: {}", notifier_.socket_path(), ec.message());
   }
-  ctx_.run();
+  run_signal_loop(ctx_, [this](int signo) { return on_signal(signo); });
   (void)notifier_.notify("STOPPING=1\nSTATUS=Stopping");
   if (metrics_) metrics_->close();
   sync_->stop();
@@ -186,7 +187,7 @@ int Daemon::run() {
     server_->stop();
   }
   if (sync_->panicked()) exit_code_ = kExitPanic;
-  spdlog::info("gnomond exiting");
+  spdlog::info("{} exiting", program_name());
   return exit_code_;
 }
 
@@ -202,22 +203,14 @@ void Daemon::log_server_counters() const {
                c.answered, c.dropped_total(), drops.empty() ? "none" : drops, c.send_errors);
 }
 
-void Daemon::wait_signal() {
-  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    on_signal(signo);
-  });
-}
-
-void Daemon::on_signal(int signo) {
+bool Daemon::on_signal(int signo) {
   if (signo == SIGHUP) {
     reload();
-    wait_signal();
-    return;
+    return true;
   }
   spdlog::info("Received signal {}, shutting down", signo);
   exit_code_ = kExitOk;
-  ctx_.stop();
+  return false;
 }
 
 void Daemon::reload() {
@@ -250,20 +243,6 @@ void Daemon::reload() {
   if (control_) control_->set_access(config_.control.access);
   sync_->reload(config_.sources);
   spdlog::info("Reloaded sources and access rules from {}", config_.source_file);
-}
-
-void Daemon::schedule_tick() {
-  tick_timer_.expires_after(kTickInterval);
-  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    tick();
-    schedule_tick();
-  });
-}
-
-void Daemon::tick() {
-  sync_->refresh();
-  update_status(false);
 }
 
 void Daemon::open_metrics() {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -20,6 +19,7 @@
 #include "daemon/options.hpp"
 #include "daemon/pid_file.hpp"
 #include "daemon/sd_notify.hpp"
+#include "daemon/signal_loop.hpp"
 #include "daemon/time_sync.hpp"
 #include "lib/config.hpp"
 
@@ -44,10 +44,8 @@ class Daemon {
   int run();
 
  private:
-  void wait_signal();
-  void on_signal(int signo);
-  void schedule_tick();
-  void tick();
+  // SIGHUP reloads; SIGTERM and SIGINT return false: exit.
+  bool on_signal(int signo);
   void reload();
   void apply_access();
   void log_server_counters() const;
@@ -63,9 +61,7 @@ class Daemon {
 
   Config config_;
   Options options_;
-  boost::asio::io_context ctx_{1};
-  boost::asio::signal_set signals_;
-  boost::asio::steady_timer tick_timer_;
+  boost::asio::io_context ctx_{main_loop_concurrency_hint()};
   std::unique_ptr<NtpServer> server_;
   std::unique_ptr<TimeSync> sync_;
   std::unique_ptr<ControlProvider> provider_;
@@ -78,6 +74,7 @@ class Daemon {
   boost::asio::steady_timer watchdog_timer_;
   std::string status_kind_;
   std::string status_text_;
+  bool status_ready_ = false;  // READY=1 was sent: STATUS= updates may follow
   std::chrono::steady_clock::time_point status_sent_{};
   double start_time_s_ = 0.0;
   int exit_code_ = kExitOk;

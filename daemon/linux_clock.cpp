@@ -107,20 +107,32 @@ void LinuxClock::apply_frequency(double freq_ppm) {
   tx.modes = modes_of(ADJ_FREQUENCY | ADJ_TICK);
   tx.freq = std::lround(-residual_ppm * kFreqScale);
   tx.tick = nominal_tick_ - delta_tick;
-  static_cast<void>(call(tx));
+  if (call(tx) >= 0) {
+    applied_freq_ppm_ = ppm_per_tick * static_cast<double>(delta_tick) + static_cast<double>(-tx.freq) / kFreqScale;
+  }
 }
 
 void LinuxClock::set_frequency_ppm(double freq_ppm) {
   if (!std::isfinite(freq_ppm)) return;
+  // The slew done so far ran at the old frequency.
+  fold_slew(sys_.monotonic());
   base_freq_ppm_ = freq_ppm;
   apply_frequency(base_freq_ppm_ + std::copysign(slew_rate_ppm_, slew_pending_s_));
+}
+
+double LinuxClock::oscillator_seconds(double mono_s) const {
+  // CLOCK_MONOTONIC runs at the adjusted rate, (1 - F) oscillator seconds per
+  // second for a total correction of F; the slew removes its rate times
+  // oscillator time. At 83333 ppm, ignoring this overshoots by 9 %.
+  const double rate = 1.0 - applied_freq_ppm_ * 1e-6;
+  return rate > 0.5 ? mono_s / rate : mono_s;
 }
 
 void LinuxClock::fold_slew(Duration mono) {
   const double elapsed_s = std::max(0.0, (mono - slew_start_).to_seconds());
   slew_start_ = mono;
   if (slew_rate_ppm_ <= 0.0 || slew_pending_s_ == 0.0) return;
-  const double done_s = slew_rate_ppm_ * 1e-6 * elapsed_s;
+  const double done_s = slew_rate_ppm_ * 1e-6 * oscillator_seconds(elapsed_s);
   // Past zero, the clock has overshot: what is pending changes sign.
   slew_pending_s_ -= std::copysign(done_s, slew_pending_s_);
 }
@@ -147,7 +159,9 @@ void LinuxClock::slew_offset(Duration offset, Duration correction_time, double m
 std::optional<Duration> LinuxClock::slew_end_in() {
   if (slew_rate_ppm_ <= 0.0 || slew_pending_s_ == 0.0) return std::nullopt;
   const double elapsed_s = std::max(0.0, (sys_.monotonic() - slew_start_).to_seconds());
-  const double left_s = std::fabs(slew_pending_s_) / (slew_rate_ppm_ * 1e-6) - elapsed_s;
+  const double rate = 1.0 - applied_freq_ppm_ * 1e-6;
+  const double left_osc_s = std::fabs(slew_pending_s_) / (slew_rate_ppm_ * 1e-6);
+  const double left_s = left_osc_s * (rate > 0.5 ? rate : 1.0) - elapsed_s;
   return Duration::from_seconds(std::max(0.0, left_s));
 }
 

@@ -8,7 +8,8 @@
 // - Slew: as chrony does on Linux, not with the kernel PLL. The pending
 //   offset is removed by running the clock at an extra frequency for as long
 //   as it takes; time is measured on CLOCK_MONOTONIC, so steps do not
-//   disturb it. The daemon must call update() when slew_end_in() says so
+//   disturb it, and converted to oscillator time, since CLOCK_MONOTONIC
+//   itself runs at the adjusted frequency. The daemon must call update() when slew_end_in() says so
 //   (a timer); a late call is absorbed (the overshoot, late time x rate,
 //   becomes a new slew back), but at 83333 ppm every 10 ms late is 0.8 ms.
 // - Step: ADJ_SETOFFSET | ADJ_NANO.
@@ -94,6 +95,9 @@ class LinuxClock final : public ClockControl {
   // Folds the slew done since slew_start_ into slew_pending_s_ and restarts
   // the clock of the slew at `mono`.
   void fold_slew(Duration mono);
+  // Oscillator seconds in `mono_s` seconds of CLOCK_MONOTONIC at the
+  // frequency now applied.
+  [[nodiscard]] double oscillator_seconds(double mono_s) const;
   void start_slew(double max_rate_ppm);
 
   ClockSyscalls& sys_;
@@ -101,6 +105,7 @@ class LinuxClock final : public ClockControl {
   long hz_ = 100;
   long nominal_tick_ = 10000;        // us
   double base_freq_ppm_ = 0.0;       // the correction asked for, ppm
+  double applied_freq_ppm_ = 0.0;    // base + slew as the kernel has it (tick and freq), ppm
   double slew_pending_s_ = 0.0;      // + = the clock is still ahead by this much
   double slew_rate_ppm_ = 0.0;       // >= 0, applied in the direction of the pending offset
   double slew_max_rate_ppm_ = 0.0;   // the caller's bound of the running slew

@@ -12,6 +12,23 @@
 namespace gnomon::daemon {
 
 namespace {
+std::string& program_name_storage() {
+  static std::string name = "gnomond";
+  return name;
+}
+}  // namespace
+
+void set_program_name(const char* argv0) {
+  if (argv0 == nullptr || *argv0 == '\0') return;
+  std::string name(argv0);
+  const std::size_t slash = name.rfind('/');
+  if (slash != std::string::npos) name.erase(0, slash + 1);
+  if (!name.empty()) program_name_storage() = name;
+}
+
+const std::string& program_name() { return program_name_storage(); }
+
+namespace {
 spdlog::level::level_enum to_spdlog(LogLevel l) {
   switch (l) {
     case LogLevel::Trace: return spdlog::level::trace;

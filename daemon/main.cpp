@@ -17,6 +17,7 @@ using namespace gnomon;
 using namespace gnomon::daemon;
 
 int main(int argc, char** argv) {
+  set_program_name(argc > 0 ? argv[0] : nullptr);
   ParsedOptions parsed = parse_options(argc, argv);
   if (!parsed.options) {
     std::fprintf(stderr, "gnomond: %s\n%s", parsed.error.c_str(), usage_text().c_str());

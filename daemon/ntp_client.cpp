@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/asio_nonblocking.hpp"
 #include "daemon/socket_util.hpp"
 
 namespace gnomon::daemon {
@@ -98,6 +99,7 @@ void NtpClientIo::send(const SendRequest& req, TimePoint now) {
   p->tx_stamping = tx_stamping;
   boost::system::error_code bec;
   p->socket.assign(to.ip.is_v4() ? boost::asio::ip::udp::v4() : boost::asio::ip::udp::v6(), fd, bec);
+  if (!bec) mark_non_blocking(p->socket);
   if (bec) {
     ::close(fd);
     ++send_errors_;

@@ -81,15 +81,19 @@ std::error_code NtpServer::open(const ServerConfig& config) {
       ctx = w.own_ctx.get();
     }
     w.server = std::make_unique<NtpServerWorker>(*ctx, setup);
-    if (auto ec = w.server->open(config.listen, n > 1)) return ec;
+    // Each worker opens what the first one could.
+    if (auto ec = w.server->open(i == 0 ? config.listen : listening_, n > 1)) return ec;
+    if (i == 0) {
+      for (std::size_t a = 0; a < w.server->listener_count(); ++a) listening_.push_back(w.server->listener_address(a));
+    }
     workers_.push_back(std::move(w));
   }
   if (n > 1) {
-    for (std::size_t a = 0; a < config.listen.size(); ++a) {
-      if (!attach_worker_by_source(workers_[0].server->native_handle(a), config.listen[a].ip.is_v4(), n)) {
+    for (std::size_t a = 0; a < listening_.size(); ++a) {
+      if (!attach_worker_by_source(workers_[0].server->native_handle(a), listening_[a].ip.is_v4(), n)) {
         spdlog::warn("Could not pin clients to workers on {} ({}): rate limits and client records are per "
                      "client port there",
-                     config.listen[a].to_string(), std::strerror(errno));
+                     listening_[a].to_string(), std::strerror(errno));
       }
     }
   }

@@ -39,6 +39,7 @@ class NtpServer {
 
   [[nodiscard]] ServerCountersSnapshot counters() const;
   [[nodiscard]] std::size_t worker_count() const { return workers_.size(); }
+  [[nodiscard]] const std::vector<SocketAddress>& listening() const { return listening_; }
   // The precision measured at open() and served (log2 s).
   [[nodiscard]] std::int8_t precision_log2() const { return precision_log2_; }
 
@@ -59,6 +60,7 @@ class NtpServer {
   };
   boost::asio::io_context* main_ctx_;
   std::vector<Worker> workers_;
+  std::vector<SocketAddress> listening_;  // the addresses the workers listen on  // the addresses the workers listen on
   std::int8_t precision_log2_ = -20;
 };
 

@@ -6,10 +6,13 @@
 
 #include <boost/asio/post.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/asio_nonblocking.hpp"
 #include "daemon/socket_util.hpp"
 #include "daemon/symmetric_keys.hpp"
 
@@ -81,10 +84,17 @@ NtpServerWorker::NtpServerWorker(boost::asio::io_context& ctx, const WorkerSetup
 NtpServerWorker::~NtpServerWorker() = default;
 
 std::error_code NtpServerWorker::open(const std::vector<SocketAddress>& listen, bool reuse_port) {
+  std::error_code first_error;
   for (const auto& addr : listen) {
     std::error_code ec;
     int fd = open_udp_socket(addr, reuse_port, ec);
-    if (fd < 0) return ec;
+    if (fd < 0) {
+      // As chronyd: one address that cannot be opened (IPv6 disabled, an
+      // address not on this host) leaves the others serving.
+      spdlog::error("Could not open NTP socket on {}: {}", addr.to_string(), ec.message());
+      if (!first_error) first_error = ec;
+      continue;
+    }
     enable_rx_timestamps(fd);
     if (addr.ip.is_v4()) {
       // DF on every reply and no path-MTU state: replies are never longer
@@ -100,11 +110,12 @@ std::error_code NtpServerWorker::open(const std::vector<SocketAddress>& listen, 
 #endif
     boost::system::error_code bec;
     l->socket.assign(addr.ip.is_v4() ? boost::asio::ip::udp::v4() : boost::asio::ip::udp::v6(), fd, bec);
+    if (!bec) mark_non_blocking(l->socket);
     if (bec) return std::error_code(bec.value(), std::system_category());
     l->local = addr;
     listeners_.push_back(std::move(l));
   }
-  return {};
+  return listeners_.empty() ? first_error : std::error_code{};
 }
 
 void NtpServerWorker::start() {

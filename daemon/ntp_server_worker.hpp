@@ -52,6 +52,8 @@ class NtpServerWorker {
   void close();
   // The socket of listen address `i` (for attaching a reuseport program).
   [[nodiscard]] int native_handle(std::size_t i) { return listeners_.at(i)->socket.native_handle(); }
+  [[nodiscard]] std::size_t listener_count() const { return listeners_.size(); }
+  [[nodiscard]] const SocketAddress& listener_address(std::size_t i) const { return listeners_.at(i)->local; }
 
   // Thread-safe: posted to the worker's context.
   // `correction` is added to raw CLOCK_REALTIME readings (-x mode's virtual clock).

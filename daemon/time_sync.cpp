@@ -24,6 +24,10 @@ namespace gnomon::daemon {
 
 namespace {
 
+// Longest sleep of the sync timer, s: the core's deadlines cover all that
+// changes by itself; this only bounds a wait on a deadline-free core.
+constexpr std::int64_t kIdleWakeupS = 86400;
+
 // The refid of an address as NTP defines it: the IPv4 address, or the first
 // four bytes of the MD5 digest of an IPv6 address.
 std::uint32_t refid_of(const IpAddress& a) {
@@ -171,15 +175,15 @@ void TimeSync::process(Actions actions) {
 }
 
 void TimeSync::schedule(std::optional<TimePoint> wakeup) {
-  if (!wakeup) wakeup = now() + Duration::seconds(1);
-  Duration d = *wakeup - now();
+  // Nothing in the core is due by itself (no source, no slew) for at most
+  // a day, then the next look is taken.
+  Duration d = wakeup ? *wakeup - now() : Duration::seconds(kIdleWakeupS);
   if (d.ns < 0) d = Duration{};
+  if (d > Duration::seconds(kIdleWakeupS)) d = Duration::seconds(kIdleWakeupS);
   // A running slew must end on time, or the clock overshoots.
   if (linux_clock_) {
     if (auto end = linux_clock_->slew_end_in(); end && *end < d) d = *end;
   }
-  // Wake at least every second so that served state and slews stay fresh.
-  if (d > Duration::seconds(1)) d = Duration::seconds(1);
   timer_.expires_after(std::chrono::nanoseconds(d.ns));
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) on_timer();

@@ -86,6 +86,15 @@ double Reference::root_distance_s(TimePoint now) {
   return root_delay_s_ / 2.0 + root_dispersion_at(cooked(now));
 }
 
+std::optional<TimePoint> Reference::local_switch_at() const {
+  if (!options_.local.enabled || !synchronised_ || local_active_ || !have_ref_time_) return std::nullopt;
+  const double rate = skew_ + std::fabs(residual_freq_) + options_.max_clock_error_ppm * 1e-6;
+  const double room_s = options_.local.distance_s - root_delay_s_ / 2.0 - root_dispersion_s_;
+  if (!(rate > 0.0) || !std::isfinite(room_s)) return std::nullopt;
+  // 1 ms late, so that the distance has crossed the limit when we look.
+  return ref_time_ + Duration::from_seconds(std::max(room_s, 0.0) / rate + 1e-3);
+}
+
 bool Reference::serving_local(TimePoint cooked_now) const {
   if (!options_.local.enabled) return false;
   if (!synchronised_ || local_active_) return true;

@@ -155,6 +155,9 @@ class Reference {
   [[nodiscard]] int updates() const { return updates_; }
   // Our root distance now (root delay/2 + root dispersion), s.
   [[nodiscard]] double root_distance_s(TimePoint now);
+  // When the growing root distance will make serving_local() true (the
+  // served state changes then); nullopt if nothing will change by itself.
+  [[nodiscard]] std::optional<TimePoint> local_switch_at() const;
 
  private:
   [[nodiscard]] TimePoint cooked(TimePoint now);

@@ -695,7 +695,7 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
       // Tests 1, 2 and 5 passed: the KoD is an answer to our request even
       // without timestamps. Honour it once.
       valid_rx_ = true;
-      back_off_for_rate_kod(ctx.rx_time);
+      back_off_for_rate_kod(ctx.timer_now.value_or(ctx.rx_time));
     }
     result.disposition = ReplyDisposition::Invalid;
     return result;
@@ -743,10 +743,11 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
 
   // Reschedule the next request from the time of this one.
   if (opmode_ != SourceOpMode::Offline && opmode_ != SourceOpMode::Denied) {
+    const TimePoint timer_now = ctx.timer_now.value_or(ctx.rx_time);
     if (kod == KissCode::Rate) {
-      back_off_for_rate_kod(ctx.rx_time);
+      back_off_for_rate_kod(timer_now);
     } else {
-      restart_timer(ctx.rx_time, transmit_delay_s(ctx.rx_time, false));
+      restart_timer(timer_now, transmit_delay_s(timer_now, false));
     }
   }
 

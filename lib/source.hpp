@@ -178,6 +178,11 @@ struct ReplyContext {
   std::uint32_t local_refid = 0;
   // Test D "the source is us": what we serve now; nullptr = not checked.
   const ServedState* our_state = nullptr;
+  // The clock as read now, on the time scale of the source's timers (the
+  // raw clock, without the correction still being slewed). rx_time may be
+  // on the corrected scale, which during a long slew is far from it.
+  // nullopt: rx_time.
+  std::optional<TimePoint> timer_now;
 };
 
 struct ReplyResult {
@@ -243,6 +248,12 @@ class Source {
 
   // Sends the next request if `now` >= next_timer(); otherwise does nothing.
   [[nodiscard]] TimerAction handle_timer(TimePoint now, RandomSource& rng);
+
+  // Moves a running timer that is due before `at` to `at` (the engine keeps
+  // requests to different sources apart).
+  void defer_timer(TimePoint at) {
+    if (next_timer_ && *next_timer_ < at) next_timer_ = at;
+  }
 
   // Processes one datagram received on the socket of the latest request.
   [[nodiscard]] ReplyResult handle_reply(std::span<const std::uint8_t> bytes,

@@ -395,6 +395,8 @@ constexpr int kMaxRejectsInRow = 3;
 // The frequency prior is never tighter than this (a source may differ from
 // the clock it is compared with), s/s.
 constexpr double kMinFrequencyPriorSd = 1e-7;
+// ... and never wider than what the kernel can correct.
+constexpr double kMaxFrequencyPriorSd = 0.1;
 // How far the smallest delay seen may lie above the true floor (see
 // update_kalman): with fewer delays than this, anywhere down to zero.
 constexpr int kMinDelaysForFloor = 8;
@@ -409,7 +411,7 @@ constexpr double kMinSpreadSqrtFactor = 1.5;
 
 void SourceStats::set_frequency_prior(double sd) {
   if (!(sd > 0.0)) return;
-  freq_prior_sd_ = std::clamp(sd, kMinFrequencyPriorSd, kWorstCaseSkew);
+  freq_prior_sd_ = std::clamp(sd, kMinFrequencyPriorSd, kMaxFrequencyPriorSd);
 }
 
 void SourceStats::seed_kalman(const NtpSample& sample, double noise_var) {

@@ -287,7 +287,7 @@ class SourceStats {
   int nruns_ = 0;
 
   Kalman kalman_;
-  double freq_prior_sd_ = 1e-3;
+  double freq_prior_sd_ = 0.1;
   PredictionScore prediction_score_;
   [[nodiscard]] bool use_kalman() const;
   // The bank's model-averaged filter (kept in Kalman::mixed).

@@ -1,6 +1,7 @@
 #include "lib/sync_engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 
@@ -10,8 +11,27 @@ namespace {
 
 constexpr int kNoOrphanStratum = 16;
 constexpr int kLoclPoll = 6;
-// Frequency uncertainty of a clock nothing is known about, s/s.
-constexpr double kNoFrequencyPrior = 1e-3;
+// Frequency uncertainty of a clock nothing is known about, s/s: what the
+// kernel can correct (the tick moves by up to 10 %). A tighter prior makes
+// the first samples of a clock that is far off look like outliers.
+constexpr double kNoFrequencyPrior = 0.1;
+
+// Least time between requests to different sources, s: an eighth of the
+// poll interval (so that 8 sources at one poll fit), within these bounds,
+// stretched by up to 2 % at random.
+constexpr double kMinSamplingSeparationS = 0.002;
+constexpr double kMaxSamplingSeparationS = 0.2;
+constexpr double kSamplingRandomness = 0.02;
+
+Duration sampling_separation(int poll, RandomSource& rng) {
+  const double s = std::clamp(std::ldexp(1.0, poll - 3), kMinSamplingSeparationS, kMaxSamplingSeparationS);
+  std::array<std::uint8_t, 4> r{};
+  rng.fill(r);
+  const double u = static_cast<double>((std::uint32_t{r[0]} << 24) | (std::uint32_t{r[1]} << 16) |
+                                       (std::uint32_t{r[2]} << 8) | r[3]) /
+                   4294967296.0;
+  return Duration::from_seconds(s * (1.0 + kSamplingRandomness * u));
+}
 
 std::uint8_t select_options_of(const SourceConfig& c) {
   std::uint8_t o = 0;
@@ -90,6 +110,7 @@ struct SyncEngine::Impl {
   SourceId next_source = 1;
   std::optional<SourceId> local_id;  // the LOCL row, when the local reference is enabled
   bool started = false;
+  std::optional<TimePoint> last_dispatch;  // when the latest request was sent
 
   [[nodiscard]] TimePoint cooked(TimePoint now) { return now - clock.remaining_slew(); }
 
@@ -304,7 +325,17 @@ struct SyncEngine::Impl {
         Source& s = *m.source;
         const auto t = s.next_timer();
         if (!t || *t > now) continue;
+        // Requests to different sources leave at least a sampling
+        // separation apart, so that they do not queue behind each other.
+        if (last_dispatch) {
+          const TimePoint earliest = *last_dispatch + sampling_separation(s.poll(), rng);
+          if (now < earliest && now >= *last_dispatch) {
+            s.defer_timer(earliest);
+            continue;
+          }
+        }
         TimerAction ta = s.handle_timer(now, rng);
+        if (ta.request) last_dispatch = now;
         if (!ta.request) continue;
         m.pending_at_tx = clock.remaining_slew();
         a.sends.push_back(SendRequest{m.id, *ta.request, ta.receive_deadline});
@@ -331,6 +362,8 @@ struct SyncEngine::Impl {
     auto consider = [&](std::optional<TimePoint> t) {
       if (t && (!best || *t < *best)) best = t;
     };
+    // The served state switches to the local reference by itself.
+    consider(reference.local_switch_at());
     for (const auto& e : entries) {
       if (!e.local && !e.literal) consider(e.resolve_at);
       for (const auto& m : e.members)
@@ -439,6 +472,7 @@ Actions SyncEngine::handle_reply(TimePoint now, SourceId source,
     return a;
   }
   // Measure against the cooked clock (what it reads once the slew is done).
+  ctx.timer_now = now;
   ctx.rx_time = ctx.rx_time - impl_->clock.remaining_slew();
   ctx.tx_time = ctx.tx_time - m->pending_at_tx;
   ServedState ours;

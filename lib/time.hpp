@@ -18,7 +18,12 @@ inline constexpr std::int64_t kNtpEraS = 1LL << 32;
 struct Duration {
   std::int64_t ns = 0;
 
+  // Saturates at about +-292 years; NaN is 0.
   static constexpr Duration from_seconds(double s) {
+    constexpr double kLimitS = 9.2e9;
+    if (!(s == s)) return Duration{0};
+    if (s >= kLimitS) return Duration{static_cast<std::int64_t>(kLimitS * 1e9)};
+    if (s <= -kLimitS) return Duration{-static_cast<std::int64_t>(kLimitS * 1e9)};
     return Duration{static_cast<std::int64_t>(s * 1e9 + (s >= 0 ? 0.5 : -0.5))};
   }
   static constexpr Duration from_ms(std::int64_t ms) { return Duration{ms * 1000000}; }

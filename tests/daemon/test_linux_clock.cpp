@@ -42,7 +42,20 @@ class RecordingSyscalls final : public ClockSyscalls {
   Duration monotonic() override { return mono; }
   long user_hz() override { return hz; }
 
-  void pass(double s) { mono = mono + Duration::from_seconds(s); }
+  // The frequency correction the kernel applies now, ppm (+ = slower).
+  [[nodiscard]] double applied_ppm() const {
+    const long nominal = (1000000L + hz / 2) / hz;
+    return static_cast<double>(hz) * static_cast<double>(nominal - tick) - static_cast<double>(freq) / 65536.0;
+  }
+  // `osc_s` seconds of the oscillator pass. CLOCK_MONOTONIC runs at the
+  // adjusted rate, as on Linux; corrected_s sums what the correction did.
+  void pass(double osc_s) {
+    corrected_s += osc_s * applied_ppm() * 1e-6;
+    mono = mono + Duration::from_seconds(osc_s * (1.0 - applied_ppm() * 1e-6));
+  }
+  // `d` of CLOCK_MONOTONIC passes.
+  void pass_mono(Duration d) { pass(d.to_seconds() / (1.0 - applied_ppm() * 1e-6)); }
+  double corrected_s = 0.0;
   [[nodiscard]] const timex& last() const { return calls.back(); }
 };
 
@@ -158,11 +171,12 @@ TEST_CASE("LinuxClock slews with an extra frequency and ends the slew on time") 
   CHECK(sys.last().freq == 50 * 65536);
   CHECK(clock.frequency_ppm() == 50.0);  // the slew is not part of it
   REQUIRE(clock.slew_end_in());
-  CHECK(clock.slew_end_in()->to_seconds() == Approx(4.0));
+  // 4 s of oscillator time; CLOCK_MONOTONIC, 550 ppm slow, counts less.
+  CHECK(clock.slew_end_in()->to_seconds() == Approx(4.0 * (1.0 - 550e-6)));
 
   sys.pass(1.0);
   CHECK(clock.remaining_slew().to_seconds() == Approx(0.0015));
-  CHECK(clock.slew_end_in()->to_seconds() == Approx(3.0));
+  CHECK(clock.slew_end_in()->to_seconds() == Approx(3.0 * (1.0 - 550e-6)));
   const auto calls = sys.calls.size();
   clock.update();  // not due yet: nothing changes
   CHECK(sys.calls.size() == calls);
@@ -183,7 +197,7 @@ TEST_CASE("LinuxClock slew rate is bounded, and a late update slews the overshoo
   clock.slew_offset(Duration::seconds(-1), Duration::seconds(1), 83333.0);
   CHECK(sys.last().tick == 10000 + 10);
   CHECK(sys.last().freq == 0);
-  CHECK(clock.slew_end_in()->to_seconds() == Approx(1000.0));
+  CHECK(clock.slew_end_in()->to_seconds() == Approx(1000.0 * (1.0 + 1000e-6)));  // running fast
 
   // The caller's bound is lower still.
   clock.slew_offset(Duration{}, Duration::seconds(1), 300.0);
@@ -203,6 +217,27 @@ TEST_CASE("LinuxClock slew rate is bounded, and a late update slews the overshoo
   CHECK(sys.last().tick == 10000);
 }
 
+TEST_CASE("LinuxClock ends a fast slew on the offset although CLOCK_MONOTONIC runs at the slewed rate") {
+  for (double offset_s : {0.11283, -0.11283, 0.5, -2.0}) {
+    RecordingSyscalls sys;
+    LinuxClock clock(sys);
+    clock.set_frequency_ppm(100.0);
+    const double base_before = sys.corrected_s;
+    clock.slew_offset(Duration::from_seconds(offset_s), Duration{}, 83333.333);
+    // Wake exactly when the clock says the slew ends, as the daemon does.
+    for (int i = 0; i < 4 && clock.slew_end_in(); ++i) {
+      sys.pass_mono(*clock.slew_end_in());
+      clock.update();
+    }
+    CHECK_FALSE(clock.slew_end_in());
+    // What the slew removed, beyond the 100 ppm base frequency over the
+    // slew's own time (|offset| / rate of oscillator time).
+    const double slewed_s = sys.corrected_s - base_before;
+    const double base_part_s = 100e-6 * std::fabs(offset_s) / (83333.333e-6);
+    CHECK(slewed_s - base_part_s == Approx(offset_s).margin(2e-6));
+  }
+}
+
 TEST_CASE("LinuxClock slews a small overshoot back over 2 s") {
   RecordingSyscalls sys;
   LinuxClock clock(sys);
@@ -213,7 +248,7 @@ TEST_CASE("LinuxClock slews a small overshoot back over 2 s") {
   CHECK(clock.remaining_slew().to_seconds() == Approx(-0.0012).margin(1e-9));
   CHECK(sys.last().tick == 10000 + 6);  // back at 600 ppm (1.2 ms over 2 s)
   CHECK(std::abs(sys.last().freq) <= 1);
-  CHECK(clock.slew_end_in()->to_seconds() == Approx(2.0));
+  CHECK(clock.slew_end_in()->to_seconds() == Approx(2.0 * (1.0 + 600e-6)));
 }
 
 TEST_CASE("LinuxClock slews add up, and a step does not cancel a slew") {
