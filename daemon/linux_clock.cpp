@@ -201,7 +201,9 @@ bool LinuxClock::step_offset(Duration offset) {
   tx.modes = modes_of(ADJ_SETOFFSET | ADJ_NANO);
   tx.time.tv_sec = static_cast<decltype(tx.time.tv_sec)>(sec);
   tx.time.tv_usec = static_cast<decltype(tx.time.tv_usec)>(rem);  // ns with ADJ_NANO
-  return call(tx) >= 0;
+  if (call(tx) < 0) return false;
+  own_steps_ = own_steps_ - offset;
+  return true;
 }
 
 void LinuxClock::set_leap(Leap leap) {

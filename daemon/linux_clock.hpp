@@ -76,6 +76,9 @@ class LinuxClock final : public ClockControl {
   void set_leap(Leap leap) override;
   void set_sync_status(bool synchronised, double est_error_s, double max_error_s) override;
 
+  // The total this clock has been stepped by through step_offset() (+ =
+  // moved forward).
+  [[nodiscard]] Duration own_steps() const { return own_steps_; }
   // Time left until the running slew is done (nullopt: none is running).
   [[nodiscard]] std::optional<Duration> slew_end_in();
   // Finishes a slew whose time is up (call at slew_end_in()); harmless at
@@ -111,6 +114,7 @@ class LinuxClock final : public ClockControl {
   double slew_max_rate_ppm_ = 0.0;   // the caller's bound of the running slew
   Duration slew_start_{};            // CLOCK_MONOTONIC at the last fold
   int status_ = STA_UNSYNC;          // the status bits we own
+  Duration own_steps_{};             // sum of our steps, + = forward
   int last_error_ = 0;
   unsigned failures_ = 0;
 };

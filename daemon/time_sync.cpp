@@ -112,6 +112,7 @@ Duration TimeSync::correction() {
 }
 
 void TimeSync::start() {
+  check_clock_jump();  // the first reading
   process(engine_->start(now()));
   notify_state();
 }
@@ -190,9 +191,20 @@ void TimeSync::schedule(std::optional<TimePoint> wakeup) {
   });
 }
 
-void TimeSync::on_timer() { refresh(); }
+void TimeSync::on_timer() {
+  check_clock_jump();
+  refresh();
+}
+
+void TimeSync::check_clock_jump() {
+  const Duration own = linux_clock_ ? linux_clock_->own_steps() : Duration{};
+  const TimePoint real = syscalls_.realtime();
+  const Duration mono = syscalls_.monotonic();
+  if (auto jump = step_detector_.check(real, mono, own)) process(engine_->on_unknown_step(now(), *jump));
+}
 
 void TimeSync::on_reply(const ReceivedReply& r) {
+  check_clock_jump();
   Duration corr = correction();
   ReplyContext ctx;
   ctx.rx_time = r.rx_raw + corr;

@@ -13,6 +13,7 @@
 
 #include "daemon/chrony_logs.hpp"
 #include "daemon/linux_clock.hpp"
+#include "daemon/step_detector.hpp"
 #include "daemon/ntp_client.hpp"
 #include "daemon/random_pool.hpp"
 #include "lib/clock.hpp"
@@ -62,6 +63,8 @@ class TimeSync {
   void process(Actions actions);
   void schedule(std::optional<TimePoint> wakeup);
   void on_timer();
+  // Hands a step of the clock that we did not make to the core.
+  void check_clock_jump();
   void on_reply(const ReceivedReply& r);
   void on_resolved(EntryId entry, const std::vector<IpAddress>& addrs);
   void write_drift(const DriftData& d);
@@ -77,6 +80,7 @@ class TimeSync {
   Config config_;
   StateListener on_state_;
   RealClockSyscalls syscalls_;
+  StepDetector step_detector_;
   std::unique_ptr<LinuxClock> linux_clock_;
   std::unique_ptr<ClockControl> clock_;
   std::unique_ptr<SyncEngine> engine_;

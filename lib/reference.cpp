@@ -310,6 +310,12 @@ void Reference::set_unsynchronised() {
   clock_.set_sync_status(false, 0.0, 0.0);
 }
 
+void Reference::on_unknown_step() {
+  set_unsynchronised();
+  last_update_.reset();
+  slew_end_.reset();
+}
+
 void Reference::update_leap(Leap leap) {
   if (synchronised_) set_leap(leap);
 }

@@ -135,6 +135,9 @@ class Reference {
   [[nodiscard]] ReferenceResult update(TimePoint now, const ReferenceInput& input);
   // chrony's REF_SetUnsynchronised.
   void set_unsynchronised();
+  // After an unexplained step: unsynchronised, and the next update starts
+  // afresh (no update interval from before the step).
+  void on_unknown_step();
   // The leap vote changed between updates (only used while synchronised).
   void update_leap(Leap leap);
   // Selection's verdict: the local reference should be served.

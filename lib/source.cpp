@@ -156,6 +156,11 @@ void Source::on_clock_stepped(Duration offset) {
   if (request_outstanding_) valid_rx_ = true;  // treat the request as answered
 }
 
+void Source::on_unknown_step(Duration offset) {
+  on_clock_stepped(offset);
+  stats_.reset();
+}
+
 void Source::on_clock_slewed(TimePoint when, double offset_s, double dfreq) {
   stats_.on_clock_slewed(when, offset_s, dfreq);
   if (!std::isfinite(offset_s) || !std::isfinite(dfreq) || std::fabs(dfreq) >= 0.5) return;

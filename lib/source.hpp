@@ -281,6 +281,9 @@ class Source {
   // move with the clock, and a reply to a request in flight is not used (its
   // local timestamps straddle the step).
   void on_clock_stepped(Duration offset);
+  // An unexplained step by -offset: timers move as for on_clock_stepped,
+  // and the samples, taken on the old time scale, are discarded.
+  void on_unknown_step(Duration offset);
   // Slewed: see SourceStats::on_clock_slewed. The local timestamps kept for
   // interleaved mode are rebased the same way.
   void on_clock_slewed(TimePoint when, double offset_s, double dfreq);

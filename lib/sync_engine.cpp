@@ -580,6 +580,22 @@ void SyncEngine::on_clock_stepped(Duration offset) {
   impl_->reference.on_clock_adjusted(TimePoint{}, offset.to_seconds(), 0.0);
 }
 
+Actions SyncEngine::on_unknown_step(TimePoint now, Duration jump) {
+  Actions a;
+  a.events.push_back(LogEvent{LogLevel::Warn, jump.ns < 0 ? "Backward time jump detected!" : "Forward time jump detected!"});
+  Impl& im = *impl_;
+  const Duration pending = im.clock.remaining_slew();
+  if (pending.ns != 0) im.clock.slew_offset(-pending, Duration{}, im.options.reference.maxslewrate_ppm);
+  for (auto& e : im.entries)
+    for (auto& m : e.members)
+      if (m.source) m.source->on_unknown_step(-jump);
+  if (im.last_dispatch) im.last_dispatch = *im.last_dispatch + jump;
+  im.reference.on_unknown_step();
+  im.run_selection(now, std::nullopt, a);
+  im.finish(a);
+  return a;
+}
+
 ServedState SyncEngine::served_state(TimePoint now) { return impl_->reference.served_state(now); }
 
 TrackingReport SyncEngine::tracking(TimePoint now) { return impl_->reference.tracking(now); }

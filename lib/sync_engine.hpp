@@ -232,6 +232,11 @@ class SyncEngine {
   int burst(TimePoint now, int good, int total, std::optional<IpAddress> address = std::nullopt);
   // Outside step of the clock (e.g. detected by the daemon): rebase everything.
   void on_clock_stepped(Duration offset);
+  // The clock jumped by `jump` (+ = forward) and nobody here did it (another
+  // program, a suspended VM): as chrony, the pending correction is dropped,
+  // every source's samples are discarded and we are unsynchronised until
+  // new samples agree again. Timers are moved with the clock.
+  [[nodiscard]] Actions on_unknown_step(TimePoint now, Duration jump);
 
   // --- What we serve and report --------------------------------------------
   // sources(), sourcestats() and selectdata() list the same rows in the same

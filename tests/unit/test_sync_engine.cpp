@@ -557,3 +557,45 @@ TEST_CASE("a step of 1e8 s either way", "[engine]") {
     CHECK(h.engine.synchronised());
   }
 }
+
+TEST_CASE("an unexplained step drops the samples and the sync, and sync comes back", "[engine]") {
+  Harness h(clock_cfg(0.05, 20.0), EngineOptions{});
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.start();
+  h.run_until(300.0);
+  REQUIRE(h.engine.synchronised());
+  h.take(h.engine.on_unknown_step(h.clock->now(), Duration::seconds(-100)));
+  CHECK(h.logged("Backward time jump detected!"));
+  CHECK_FALSE(h.engine.synchronised());
+  const auto stats = h.engine.sourcestats(h.clock->now());
+  REQUIRE(stats.size() == 1);
+  CHECK(stats[0].stats.samples == 0);
+  CHECK(h.engine.next_wakeup());  // polling goes on
+  h.run_until(1200.0);
+  CHECK(h.engine.synchronised());
+}
+
+TEST_CASE("requests to different sources leave at least the sampling separation apart", "[engine]") {
+  Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
+  const char* ips[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"};
+  for (const char* ip : ips) {
+    h.add_server(ip, UpstreamConfig{});
+    h.engine.add_entry(server_config(ip, false), h.clock->now());
+  }
+  std::vector<double> sent;
+  Actions a = h.engine.start(h.clock->now());
+  for (int guard = 0; guard < 100000 && h.fake.true_time_s() < 200.0; ++guard) {
+    for (std::size_t i = 0; i < a.sends.size(); ++i) sent.push_back(h.fake.true_time_s());
+    auto w = a.next_wakeup;
+    if (!w) break;
+    h.fake.advance_to(h.fake.true_time_s() + std::max(0.0, (*w - h.clock->now()).to_seconds()) + 1e-6);
+    a = h.engine.handle_timer(h.clock->now(), h.rng);
+  }
+  REQUIRE(sent.size() >= 8);
+  std::sort(sent.begin(), sent.end());
+  double min_gap = 1e9;
+  for (std::size_t i = 1; i < sent.size(); ++i) min_gap = std::min(min_gap, sent[i] - sent[i - 1]);
+  // poll 4 (minpoll): 16 s / 8 = 2 s, capped at 0.2 s.
+  CHECK(min_gap >= 0.2);
+}
