@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/asio_nonblocking.hpp"
+#include "daemon/name_resolver.hpp"
 #include "daemon/socket_util.hpp"
 
 namespace gnomon::daemon {
@@ -209,30 +210,11 @@ void NtpClientIo::read_reply(const std::shared_ptr<Pending>& p) {
 }
 
 void NtpClientIo::resolve(const ResolveRequest& req) {
-  auto resolver = std::make_shared<boost::asio::ip::udp::resolver>(ctx_);
   auto alive = alive_;
-  EntryId entry = req.entry;
-  std::string name = req.name;
-  resolver->async_resolve(
-      name, std::to_string(req.port),
-      [this, resolver, alive, entry, name](const boost::system::error_code& ec,
-                                           boost::asio::ip::udp::resolver::results_type results) {
-        if (!*alive) return;
-        std::vector<IpAddress> addrs;
-        if (ec) {
-          spdlog::debug("Could not resolve {}: {}", name, ec.message());
-        } else {
-          for (const auto& r : results) {
-            auto a = r.endpoint().address();
-            if (a.is_v4()) {
-              addrs.push_back(IpAddress::v4(a.to_v4().to_uint()));
-            } else {
-              addrs.push_back(IpAddress::v6(a.to_v6().to_bytes()));
-            }
-          }
-        }
-        on_resolved_(entry, addrs);
-      });
+  const EntryId entry = req.entry;
+  resolve_name(ctx_, req.name, req.port, [this, alive, entry](std::vector<IpAddress> addrs) {
+    if (*alive) on_resolved_(entry, addrs);
+  });
 }
 
 }  // namespace gnomon::daemon

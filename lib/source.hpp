@@ -93,9 +93,11 @@ struct SourceOptions {
   int poll_target = 8;             // samples the poll adaptation aims to hold
   PollRule poll_rule = PollRule::ChronySamples;
   // Back to minpoll when a source answers again after 8 polls without a
-  // reply, so that a short window of connectivity yields many samples
-  // (chrony keeps the backed-off poll).
-  bool reset_poll_on_return = true;
+  // reply, so that a short window of connectivity yields many samples. Off
+  // by default, as chrony keeps the backed-off poll: on a lossy path (one
+  // reply in 20) the reset makes the source drop in and out of selection
+  // several times as often.
+  bool reset_poll_on_return = false;
   int version = 4;                 // NTP version of requests, 1..4
   bool start_online = true;        // false: offline until set_online(true)
   // Carried for selection; the Source does not act on them.

@@ -974,9 +974,10 @@ TEST_CASE("poll rule: Kalman effective samples keeps the poll short for a wander
   CHECK(kalman < 10.0);
 }
 
-TEST_CASE("after an outage the poll restarts at minpoll", "[source][poll]") {
+TEST_CASE("after an outage the poll restarts at minpoll when reset_poll_on_return is set", "[source][poll]") {
   SourceOptions o = basic_options();
   o.minpoll = 4;
+  o.reset_poll_on_return = true;
   o.maxpoll = 10;
   Harness h(o);
   for (int i = 0; i < 5; ++i) REQUIRE(h.exchange().disposition == ReplyDisposition::Accepted);
