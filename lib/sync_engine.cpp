@@ -481,6 +481,10 @@ Actions SyncEngine::handle_reply(TimePoint now, SourceId source,
     ctx.our_state = &ours;
   }
   const ReplyResult rr = m->source->handle_reply(bytes, ctx);
+  if (rr.kod == KissCode::Rate && rr.disposition != ReplyDisposition::Ignored) {
+    a.events.push_back(
+        LogEvent{LogLevel::Warn, "Received KoD RATE from " + m->source->remote().ip.to_string()});
+  }
   if (rr.disposition != ReplyDisposition::Ignored && ctx.local_refid != 0)
     m->our_refid = ctx.local_refid;
   if (m->source->reach() != 0) m->unreachable_run = 0;
