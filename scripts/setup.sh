@@ -6,7 +6,9 @@
 # and disabled the same way. systemd gives systemd-analyze (the unit's test),
 # dpkg-dev and fakeroot the .deb build (cpack -G DEB). libseccomp-dev gives
 # gnomond -F its system call filter; clang-14 and libclang-rt-14-dev build
-# the libFuzzer targets (scripts/fuzz.sh).
+# the libFuzzer targets (scripts/fuzz.sh). bison, nettle-dev, libgnutls28-dev
+# and gnutls-bin (certtool) build and run chrony's own simulation suite
+# from its source snapshot (tests/clknetsim).
 set -euo pipefail
 
 PKGS=(
@@ -15,6 +17,7 @@ PKGS=(
   clang-14 libclang-rt-14-dev
   chrony ntpsec-ntpdig python3 iproute2 procps gnuplot-nox
   systemd dpkg-dev fakeroot prometheus
+  bison nettle-dev libgnutls28-dev gnutls-bin
 )
 
 need=()
