@@ -42,29 +42,45 @@ void ControlServer::set_access(const std::vector<AccessRule>& rules) {
 
 std::error_code ControlServer::open(const ControlConfig& config, std::string& what) {
   set_access(config.access);
+  // As chronyd: a socket that cannot be opened is logged and the others
+  // still serve; the first failure is returned.
+  std::error_code first;
+  const FailureLog failed = [&](std::string w, std::error_code ec) {
+    spdlog::error("Could not open {}: {}", w, ec.message());
+    if (!first) {
+      first = ec;
+      what = std::move(w);
+    }
+  };
   for (const auto& addr : config.listen) {
     std::error_code ec;
     int fd = open_udp_socket(addr, false, ec);
     if (fd < 0) {
-      what = "control socket " + addr.to_string();
-      return ec;
+      failed("command socket on " + addr.to_string(), ec);
+      continue;
     }
     auto l = std::make_unique<UdpListener>(ctx_);
     boost::system::error_code bec;
     l->socket.assign(addr.ip.is_v4() ? boost::asio::ip::udp::v4() : boost::asio::ip::udp::v6(), fd, bec);
     if (!bec) mark_non_blocking(l->socket);
     if (bec) {
-      what = "control socket " + addr.to_string();
-      return std::error_code(bec.value(), std::system_category());
+      failed("command socket on " + addr.to_string(), std::error_code(bec.value(), std::system_category()));
+      continue;
     }
     udp_.push_back(std::move(l));
   }
-  if (!config.socket.empty()) {
-    const std::string& path = config.socket;
+  if (!config.socket.empty()) open_unix(config.socket, failed);
+  for (auto& l : udp_) wait_udp(*l);
+  if (unix_) wait_unix();
+  return first;
+}
+
+void ControlServer::open_unix(const std::string& path, const FailureLog& failed) {
+  {
     sockaddr_un sun{};
     if (path.size() >= sizeof sun.sun_path) {
-      what = "control socket path " + path + " (too long)";
-      return std::make_error_code(std::errc::filename_too_long);
+      failed("command socket " + path + " (path too long)", std::make_error_code(std::errc::filename_too_long));
+      return;
     }
     // The directory holds only our socket: 0750, so that the group may talk to us.
     std::string dir = path.substr(0, path.rfind('/'));
@@ -74,15 +90,16 @@ std::error_code ControlServer::open(const ControlConfig& config, std::string& wh
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) {
-        what = "control socket " + path + " (exists and is not a socket; refusing to remove it)";
-        return std::make_error_code(std::errc::file_exists);
+        failed("command socket " + path + " (exists and is not a socket; refusing to remove it)",
+               std::make_error_code(std::errc::file_exists));
+        return;
       }
       ::unlink(path.c_str());
     }
     int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
     if (fd < 0) {
-      what = "control socket " + path;
-      return {errno, std::system_category()};
+      failed("command socket " + path, std::error_code(errno, std::system_category()));
+      return;
     }
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -92,8 +109,8 @@ std::error_code ControlServer::open(const ControlConfig& config, std::string& wh
         ::chmod(path.c_str(), 0660) < 0) {
       std::error_code ec(errno, std::system_category());
       ::close(fd);
-      what = "control socket " + path;
-      return ec;
+      failed("command socket " + path, ec);
+      return;
     }
     unix_ = std::make_unique<boost::asio::local::datagram_protocol::socket>(ctx_);
     boost::system::error_code bec;
@@ -101,9 +118,6 @@ std::error_code ControlServer::open(const ControlConfig& config, std::string& wh
     if (!bec) mark_non_blocking(*unix_);
     unix_path_ = path;
   }
-  for (auto& l : udp_) wait_udp(*l);
-  if (unix_) wait_unix();
-  return {};
 }
 
 void ControlServer::close() {

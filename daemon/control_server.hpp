@@ -48,6 +48,9 @@ class ControlServer {
   [[nodiscard]] const ControlCounters& counters() const { return counters_; }
 
  private:
+  using FailureLog = std::function<void(std::string, std::error_code)>;
+  // The Unix datagram socket at `path`; failures go to `failed`.
+  void open_unix(const std::string& path, const FailureLog& failed);
   struct UdpListener;
   void wait_udp(UdpListener& l);
   void wait_unix();

@@ -138,8 +138,9 @@ int Daemon::run() {
       [p = provider_.get()](const IpAddress& ip, bool dropped) { p->log_command_access(ip, dropped); });
   std::string what;
   if (auto ec = control_->open(config_.control, what)) {
-    // Time service matters more than monitoring: carry on without it.
-    spdlog::error("Could not open {}: {}; the control channel is partly or wholly off", what, ec.message());
+    // Time service matters more than monitoring: carry on without it
+    // (each failure was logged).
+    spdlog::debug("The control channel is partly or wholly off ({})", what);
   }
   open_metrics();
   if (config_.nts.enabled && !open_nts()) return kExitFailure;
