@@ -11,6 +11,8 @@
 // time against the Boost in use.
 #pragma once
 
+#include <fcntl.h>
+
 #include <boost/asio/detail/socket_ops.hpp>
 
 namespace gnomon::daemon {
@@ -28,6 +30,12 @@ struct NonBlockingState : Socket {
 template <typename Socket>
 void mark_non_blocking(Socket& s) {
   detail::NonBlockingState<Socket>::mark(s);
+}
+
+// O_NONBLOCK by fcntl(2); false (errno set) on failure.
+inline bool set_non_blocking(int fd) {
+  const int fl = ::fcntl(fd, F_GETFL);
+  return fl >= 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) >= 0;
 }
 
 }  // namespace gnomon::daemon

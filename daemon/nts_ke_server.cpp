@@ -1,7 +1,10 @@
 #include "daemon/nts_ke_server.hpp"
 
-#include <openssl/ssl.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -16,6 +19,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/asio_nonblocking.hpp"
 #include "daemon/socket_util.hpp"
 #include "lib/nts_ke_records.hpp"
 
@@ -254,20 +258,41 @@ std::error_code NtsKeServer::open(std::string& what) {
     what = "NTS server key " + options_.key + " (does not match the certificate)";
     return std::make_error_code(std::errc::invalid_argument);
   }
+  // As with NTP: an address that cannot be opened (IPv6 disabled) is
+  // logged and skipped; none at all is an error.
+  std::error_code first;
   for (const auto& addr : options_.listen) {
     auto acc = std::make_unique<tcp::acceptor>(ctx_);
     const tcp::endpoint ep = to_endpoint(addr);
-    what = "NTS-KE listener " + addr.to_string();
     acc->open(ep.protocol(), ec);
     if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec && ep.address().is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
     if (!ec) acc->bind(ep, ec);
     if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return std::error_code(ec.value(), std::system_category());
-    acceptors_.push_back(std::move(acc));
+    if (!ec && !set_non_blocking(acc->native_handle())) ec.assign(errno, boost::system::system_category());
+    if (ec) {
+      spdlog::error("Could not open NTS-KE socket on {}: {}", addr.to_string(), ec.message());
+      if (!first) {
+        first = std::error_code(ec.value(), std::system_category());
+        what = "NTS-KE listener " + addr.to_string();
+      }
+      continue;
+    }
+    auto listener = std::make_unique<tcp::socket>(ctx_);
+    const int fd = acc->release(ec);
+    if (!ec) listener->assign(ep.protocol(), fd, ec);
+    if (ec) {
+      spdlog::error("Could not open NTS-KE socket on {}: {}", addr.to_string(), ec.message());
+      continue;
+    }
+    mark_non_blocking(*listener);
+    acceptors_.push_back(std::move(listener));
   }
-  what.clear();
-  return {};
+  if (!acceptors_.empty()) {
+    what.clear();
+    return {};
+  }
+  return first;
 }
 
 void NtsKeServer::start() {
@@ -283,9 +308,24 @@ void NtsKeServer::close() {
 
 void NtsKeServer::accept(std::size_t i) {
   std::weak_ptr<bool> alive = alive_;
-  acceptors_[i]->async_accept([this, i, alive](const boost::system::error_code& ec, tcp::socket socket) {
+  acceptors_[i]->async_wait(tcp::socket::wait_read, [this, i, alive](boost::system::error_code ec) {
     if (alive.expired()) return;
     if (ec == asio::error::operation_aborted || !acceptors_[i]->is_open()) return;
+    tcp::socket socket(ctx_);
+    if (!ec) {
+      const int fd = ::accept(acceptors_[i]->native_handle(), nullptr, nullptr);
+      if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
+          accept(i);
+          return;
+        }
+        ec.assign(errno, boost::system::system_category());
+      } else {
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        socket.assign(acceptors_[i]->local_endpoint(ec).protocol(), fd, ec);
+        if (ec) ::close(fd);
+      }
+    }
     if (!ec) {
       ++counters_.accepted;
       if (active_ >= options_.max_connections) {
@@ -294,6 +334,8 @@ void NtsKeServer::accept(std::size_t i) {
         socket.close(ignored);
       } else {
         ++active_;
+        // Non-blocking by fcntl, and Asio told so (see asio_nonblocking.hpp).
+        if (set_non_blocking(socket.native_handle())) mark_non_blocking(socket);
         std::make_shared<Session>(*this, std::move(socket))->start();
       }
     } else if (ec == asio::error::no_descriptors) {

@@ -66,7 +66,10 @@ class NtsKeServer {
   boost::asio::io_context& ctx_;
   NtsKeServerOptions options_;
   boost::asio::ssl::context tls_;
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  // Listening sockets, waited on for readability and accepted with
+  // accept(2): Asio's acceptor would re-set O_NONBLOCK with an ioctl that
+  // syscall simulators reject (see asio_nonblocking.hpp).
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::socket>> acceptors_;
   std::shared_ptr<const NtsKeyRing> keys_;
   AesSivCmac256 aead_;
   CryptoRandom rng_;
