@@ -49,7 +49,7 @@ inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropRea
 // Stable snake_case name for metrics labels ("too_short", ...).
 [[nodiscard]] const char* metric_name(DropReason r);
 
-// The rate limiter's verdict for this client (issue 6); Pass when disabled.
+// The rate limiter's verdict for this client; Pass when disabled.
 enum class RateDecision : std::uint8_t { Pass, Drop, Kod };
 
 // Kiss-o'-death codes sent as the refid (RFC 5905 section 7.4).
@@ -67,7 +67,7 @@ struct RequestContext {
   // timestamp and, in interleaved mode, into the transmit timestamp.
   std::uint32_t rx_fuzz = 0;
   std::uint32_t tx_fuzz = 0;
-  // Interleaved mode (chrony's xleave, issue 6): the kernel transmit time of
+  // Interleaved mode (chrony's xleave): the kernel transmit time of
   // our previous reply to this client, found by the daemon under the
   // request's origin timestamp (see is_interleaved_request). nullopt: basic mode.
   std::optional<TimePoint> interleaved_tx;
@@ -105,7 +105,7 @@ struct ServerReply {
 
 // Phase 1: checks that need no per-client state (length, version, extension
 // fields, self, ACL, mode). Fills `parsed`. Returns None if the request may be
-// answered; the daemon may then consult the rate limiter (issue 6).
+// answered; the daemon may then consult the rate limiter.
 [[nodiscard]] DropReason check_request(const RequestContext& ctx, ParsedPacket& parsed);
 
 // Phase 2: rate decision, authentication and the reply itself, for a request

@@ -1,5 +1,5 @@
 // chrony.conf (and chrony's *.sources files) -> Config. Supports the
-// directives of CONTRACT.md with chrony's meaning, including include, confdir
+// directives listed in the README and docs with chrony's meaning, including include, confdir
 // and sourcedir; any other directive is a warning naming file and line.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The TOML configuration of CONTRACT.md (/etc/gnomon/gnomon.toml) -> Config.
+// gnomon's TOML configuration (/etc/gnomon/gnomon.toml, keys in the README) -> Config.
 // Every error names file:line:col and what is allowed; all are collected.
 #pragma once
 
