@@ -142,6 +142,7 @@ void TimeSync::check_drift_directory() {
 
 void TimeSync::reload(const std::vector<SourceConfig>& sources) {
   ReloadResult r = engine_->reload(sources, now());
+  for (const auto& e : r.events) log_event(e);
   spdlog::info("Sources reloaded: {} kept, {} added, {} removed", r.kept.size(), r.added.size(),
                r.removed.size());
   process(engine_->handle_timer(now(), *rng_));

@@ -30,6 +30,21 @@ struct SourceConfig {
   std::optional<std::uint32_t> key;  // symmetric key id
   bool nts = false;
   std::uint16_t nts_port = 4460;
+  // chrony's further source options (0 / nullopt = chrony's default).
+  bool burst = false;             // a short burst of requests at each poll
+  bool offline = false;           // starts offline (gnomonc online brings it up)
+  bool trust = false;             // selection: assumed true unless another trusted source disagrees
+  double maxdelayratio = 0.0;     // test B: delay within this times the minimum, 0 = off
+  double maxdelaydevratio = 10.0; // test C
+  double maxdelayquant = 0.0;     // reject delays above this quantile of recent delays, 0 = off
+  std::optional<int> polltarget;  // samples the poll adaptation aims to hold, 6..60
+  std::optional<int> minsamples;  // samples kept at least (else the global minsamples)
+  std::optional<int> maxsamples;  // samples kept at most (else the global maxsamples)
+  int maxunreach = 100000;        // polls without reply after which an unreachable source is stale
+  int minstratum = 0;             // the source's stratum is taken as at least this
+  int version = 4;                // NTP version of requests, 1..4
+  int filter = 0;                 // median filter over this many samples, 0 = off
+  double offset_s = 0.0;          // added to every offset measured (source ahead = +)
   // Where the entry was written, for messages: "file:line".
   std::string origin;
 
@@ -75,6 +90,32 @@ struct ServerConfig {
   bool operator==(const ServerConfig&) const = default;
 };
 
+// chrony's maxchange: the daemon exits when an update's offset exceeds the
+// limit, after `start_updates` updates and once `ignore` such offsets were
+// ignored (-1 = ignore them always).
+struct MaxChangeConfig {
+  double offset_s = 1000.0;
+  int start_updates = 1;
+  int ignore = 0;
+  bool operator==(const MaxChangeConfig&) const = default;
+};
+
+// chrony's initstepslew: before the first update, measure these servers and
+// step (offset above the threshold) or slew the clock once.
+struct InitStepSlewConfig {
+  double threshold_s = 0.0;
+  std::vector<std::string> addresses;
+  bool operator==(const InitStepSlewConfig&) const = default;
+};
+
+// chrony's fallbackdrift: while no source is usable, the frequency falls back
+// to averages of the drift over windows of 2^min_log2 .. 2^max_log2 s.
+struct FallbackDriftConfig {
+  int min_log2 = 0;
+  int max_log2 = 0;
+  bool operator==(const FallbackDriftConfig&) const = default;
+};
+
 struct MakeStepConfig {
   double threshold_s = 1.0;
   int limit = 3;              // -1 = always
@@ -89,7 +130,36 @@ struct ClockConfig {
   std::string driftfile = "/var/lib/gnomon/drift";
   bool rtcsync = false;
   std::string leapsectz;
+  std::optional<MaxChangeConfig> maxchange;
+  double maxdrift_ppm = 100000.0;        // |frequency| set on the clock stays within this
+  double corrtimeratio = 3.0;            // correction time / update interval
+  double logchange_s = 1.0;              // "System clock wrong by" above this
+  std::optional<InitStepSlewConfig> initstepslew;
+  std::optional<FallbackDriftConfig> fallbackdrift;
   bool operator==(const ClockConfig&) const = default;
+};
+
+// chrony's authselectmode: how sources with a key or NTS (authenticated)
+// and those without mix in selection.
+enum class AuthSelectMode : std::uint8_t {
+  Require,  // unauthenticated sources are never selected
+  Prefer,   // unauthenticated sources are not selected while an authenticated one is configured
+  Mix,      // with both kinds configured, authenticated ones are required and trusted
+  Ignore,   // authentication plays no part in selection
+};
+
+// Source selection (chrony's directives of the same names).
+struct SelectConfig {
+  AuthSelectMode auth_select = AuthSelectMode::Mix;
+  int min_sources = 1;
+  double max_distance_s = 3.0;
+  double max_jitter_s = 1.0;
+  double combine_limit = 3.0;
+  double reselect_distance_s = 1e-4;
+  double stratum_weight_s = 1e-3;
+  std::optional<int> min_samples;  // default of every source
+  std::optional<int> max_samples;
+  bool operator==(const SelectConfig&) const = default;
 };
 
 struct AuthConfig {
@@ -137,6 +207,7 @@ struct Config {
   LocalConfig local;
   ServerConfig server;
   ClockConfig clock;
+  SelectConfig select;
   AuthConfig auth;
   NtsConfig nts;
   ControlConfig control;

@@ -158,6 +158,45 @@ double Reference::correction_time(TimePoint now, double pending_s, double offset
   return std::fabs(pending_after / rate);
 }
 
+ClockCorrection Reference::set_frequency(TimePoint now, double freq_ppm) {
+  ClockCorrection corr;
+  corr.when = cooked(now);
+  const double old_freq_ppm = clock_.frequency_ppm();
+  clock_.set_frequency_ppm(std::clamp(freq_ppm, -options_.max_drift_ppm, options_.max_drift_ppm));
+  corr.freq_ppm = clock_.frequency_ppm();
+  corr.dfreq = (corr.freq_ppm - old_freq_ppm) / (1e6 - old_freq_ppm);
+  on_clock_adjusted(corr.when, 0.0, corr.dfreq);
+  return corr;
+}
+
+ReferenceResult Reference::initial_correction(TimePoint now, const ReferenceInput& in,
+                                              double step_threshold_s) {
+  ReferenceResult out;
+  if (!finite_input(in)) return out;
+  const double pending_s = clock_.remaining_slew().to_seconds();
+  const TimePoint cnow = now - Duration::from_seconds(pending_s);
+  const double offset_s = in.offset_s + (cnow - in.ref_time).to_seconds() * in.frequency;
+  const bool step = std::fabs(offset_s) >= step_threshold_s;
+  out.events.push_back(LogEvent{LogLevel::Info,
+                                format("System's initial offset : %.6f seconds %s of true (%s)",
+                                       std::fabs(offset_s), offset_s >= 0.0 ? "fast" : "slow",
+                                       step ? "step" : "slew")});
+  ClockCorrection& corr = out.correction;
+  corr.when = cnow;
+  corr.offset_s = offset_s;
+  corr.freq_ppm = clock_.frequency_ppm();
+  if (step && clock_.step_offset(Duration::from_seconds(offset_s))) {
+    corr.stepped_s = offset_s;
+  } else {
+    clock_.slew_offset(Duration::from_seconds(offset_s), Duration{}, options_.maxslewrate_ppm);
+    slew_end_ = now + Duration::seconds(1);
+    corr.slewed_s = offset_s;
+  }
+  on_clock_adjusted(cnow, offset_s, 0.0);
+  out.updated = true;
+  return out;
+}
+
 ReferenceResult Reference::update(TimePoint now, const ReferenceInput& in) {
   ReferenceResult out;
   if (!finite_input(in)) {

@@ -46,13 +46,6 @@
 
 namespace gnomon {
 
-// chrony's `maxchange offset start ignore`.
-struct MaxChangeConfig {
-  double offset_s = 1000.0;  // largest offset accepted
-  int start_updates = 1;     // updates before the check starts
-  int ignore = 0;            // offsets above the limit ignored before exiting (-1 = always ignore)
-};
-
 struct ReferenceOptions {
   std::optional<MakeStepConfig> makestep = MakeStepConfig{};  // nullopt = never step
   double maxslewrate_ppm = 83333.333;
@@ -133,6 +126,11 @@ class Reference {
 
   // Updates the reference with selection's result at `now`.
   [[nodiscard]] ReferenceResult update(TimePoint now, const ReferenceInput& input);
+  // chrony's initstepslew: corrects the clock once by the offset of
+  // `input` (stepped when at least `step_threshold_s` off, else slewed at
+  // the fastest rate) and leaves the reference itself untouched.
+  [[nodiscard]] ReferenceResult initial_correction(TimePoint now, const ReferenceInput& input,
+                                                   double step_threshold_s);
   // chrony's REF_SetUnsynchronised.
   void set_unsynchronised();
   // After an unexplained step: unsynchronised, and the next update starts
@@ -161,6 +159,12 @@ class Reference {
   // When the growing root distance will make serving_local() true (the
   // served state changes then); nullopt if nothing will change by itself.
   [[nodiscard]] std::optional<TimePoint> local_switch_at() const;
+  // Cooked time of the last update; nullopt before the first.
+  [[nodiscard]] std::optional<TimePoint> last_update() const { return last_update_; }
+  [[nodiscard]] double last_update_interval_s() const { return last_update_interval_s_; }
+  // Sets the clock's frequency (ClockControl's sign, ppm) between updates,
+  // as a fallback; returns the change, for those holding cooked timestamps.
+  [[nodiscard]] ClockCorrection set_frequency(TimePoint now, double freq_ppm);
 
  private:
   [[nodiscard]] TimePoint cooked(TimePoint now);

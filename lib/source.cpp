@@ -115,11 +115,28 @@ SourceOptions SourceOptions::from_config(const SourceConfig& config) {
   o.xleave = config.xleave;
   o.key = config.key;
   o.nts = config.nts;
+  o.burst = config.burst;
+  o.start_online = !config.offline;
+  o.trust = config.trust;
+  o.max_delay_ratio = config.maxdelayratio;
+  o.max_delay_dev_ratio = config.maxdelaydevratio;
+  o.max_delay_quantile = config.maxdelayquant;
+  if (config.polltarget) o.poll_target = *config.polltarget;
+  if (config.minsamples) o.stats.min_samples = *config.minsamples;
+  if (config.maxsamples) o.stats.max_samples = *config.maxsamples;
+  o.min_stratum = config.minstratum;
+  o.version = config.version;
+  o.filter_length = config.filter;
+  o.offset_correction_s = config.offset_s;
   return o;
 }
 
 Source::Source(const SocketAddress& remote, const SourceOptions& options)
-    : remote_(remote), options_(options), stats_(options.stats) {
+    : remote_(remote),
+      options_(options),
+      stats_(options.stats),
+      filter_(options.filter_length),
+      delay_quantile_(options.max_delay_quantile) {
   SourceOptions& o = options_;
   if (o.minpoll < kMinPoll || o.minpoll > kMaxPoll) o.minpoll = std::clamp(o.minpoll, kMinPoll, kMaxPoll);
   if (o.maxpoll < kMinPoll || o.maxpoll > kMaxPoll) o.maxpoll = std::clamp(o.maxpoll, kMinPoll, kMaxPoll);
@@ -132,6 +149,8 @@ Source::Source(const SocketAddress& remote, const SourceOptions& options)
   o.max_delay_dev_ratio = std::min(o.max_delay_dev_ratio, kMaxDelayRatio);
   o.poll_target = std::max(1, o.poll_target);
   o.version = std::clamp(o.version, 1, 4);
+  o.min_stratum = std::clamp(o.min_stratum, 0, 15);
+  if (!std::isfinite(o.offset_correction_s)) o.offset_correction_s = 0.0;
   poll_ = std::max(o.minpoll, kMinNonLanPoll);
   report_.remote = remote_;
 }
@@ -148,6 +167,7 @@ std::uint32_t Source::refid() const {
 
 void Source::on_clock_stepped(Duration offset) {
   stats_.on_clock_stepped(offset);
+  filter_.on_clock_stepped(offset);
   if (next_timer_) *next_timer_ = *next_timer_ - offset;
   if (last_tx_) *last_tx_ = *last_tx_ - offset;
   if (last_good_rx_) *last_good_rx_ = *last_good_rx_ - offset;
@@ -159,10 +179,12 @@ void Source::on_clock_stepped(Duration offset) {
 void Source::on_unknown_step(Duration offset) {
   on_clock_stepped(offset);
   stats_.reset();
+  filter_.reset();
 }
 
 void Source::on_clock_slewed(TimePoint when, double offset_s, double dfreq) {
   stats_.on_clock_slewed(when, offset_s, dfreq);
+  filter_.on_clock_slewed(when, offset_s, dfreq);
   if (!std::isfinite(offset_s) || !std::isfinite(dfreq) || std::fabs(dfreq) >= 0.5) return;
   // A local time t read before the slew reads t + delta in the new timescale.
   const auto rebase = [&](std::optional<TimePoint>& t) {
@@ -310,6 +332,8 @@ void Source::change_address(TimePoint now, const SocketAddress& remote) {
   remote_ = remote;
   if (reachable()) reset_poll(now);
   stats_.reset();
+  filter_.reset();
+  delay_quantile_.reset();
   reach_ = 0;
   reach_size_ = 0;
   stratum_ = 0;
@@ -397,6 +421,7 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
     if (bursting()) --burst_total_to_go_;
     adjust_poll(0.25);
     update_reach(false);
+    process_sample(std::nullopt);
     restart_timer(now, transmit_delay_s(now, true));
     return action;
   }
@@ -414,6 +439,7 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
   if (tx_count_ >= 2) {
     adjust_poll(sync_peer_ ? 0.1 : 0.25);
     update_reach(false);
+    process_sample(std::nullopt);
   }
 
   if (bursting()) {
@@ -478,6 +504,17 @@ double Source::poll_adjustment(double error_s, double peer_distance_s) const {
 }
 
 // --- Replies -------------------------------------------------------------------
+
+bool Source::process_sample(const std::optional<NtpSample>& sample) {
+  const std::optional<NtpSample> s = filter_.accumulate(sample);
+  if (!s) return false;
+  const double predicted = stats_.predict_offset(s->time);
+  const double error = std::fabs(s->offset_s - predicted);
+  stats_.add_sample(*s);
+  update_ramp();
+  adjust_poll(poll_adjustment(error, s->peer_dispersion_s + 0.5 * s->peer_delay_s));
+  return true;
+}
 
 void Source::back_off_for_rate_kod(TimePoint now) {
   // Wait 4 more poll intervals, stop any burst, and never longer than
@@ -597,12 +634,12 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     // 2000 ppm, grows the dispersion over the local interval.
     const double skew = std::min(stats_.skew(), kWorstCaseSkew);
     sample.time = local_avg;
-    sample.offset_s = (local_avg - remote_avg).to_seconds();
+    sample.offset_s = (local_avg - remote_avg).to_seconds() - options_.offset_correction_s;
     sample.peer_delay_s = delay;
     sample.peer_dispersion_s = precision + skew * std::fabs(local_interval.to_seconds());
     sample.root_delay_s = root_delay + delay;
     sample.root_dispersion_s = root_dispersion + sample.peer_dispersion_s;
-    sample.stratum = h.stratum;
+    sample.stratum = std::max<int>(h.stratum, options_.min_stratum);
     sample.leap = leap_day(ctx.rx_time) ? h.leap : Leap::None;
 
     // A: delay within maxdelay, the server's processing time sane, and the
@@ -624,7 +661,10 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     // C: the increase of delay over the minimum is small against the std
     // dev, unless the offset moved even more than the delay (a real change).
     test_c = true;
-    if (have_dt) {
+    if (options_.max_delay_quantile > 0.0) {
+      // By quantile: the delay is at most the chosen quantile of recent ones.
+      test_c = delay_quantile_.passes(sample.peer_delay_s);
+    } else if (have_dt) {
       const double max_delta = dt.std_dev_s * options_.max_delay_dev_ratio +
                                dt.last_sample_ago_s * (dt.skew + kMaxClockError);
       const double delta = (sample.peer_delay_s - dt.min_delay_s) / 2.0;
@@ -646,7 +686,7 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     }
   } else {
     sample.time = ctx.rx_time;
-    sample.stratum = h.stratum;
+    sample.stratum = std::max<int>(h.stratum, options_.min_stratum);
     sample.leap = leap_day(ctx.rx_time) ? h.leap : Leap::None;
   }
   bool good = test_a && test_b && test_c && test_d;
@@ -716,17 +756,14 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
     poll_ = std::max(options_.minpoll, kMinNonLanPoll);
   }
   if (synced) {
-    stratum_ = h.stratum;
+    stratum_ = std::max<int>(h.stratum, options_.min_stratum);
+    if (have_timestamps && options_.max_delay_quantile > 0.0) delay_quantile_.accumulate(sample.peer_delay_s);
     leap_ = sample.leap;
     has_status_ = true;
   }
 
   if (good) {
-    const double predicted = stats_.predict_offset(sample.time);
-    const double error = std::fabs(sample.offset_s - predicted);
-    stats_.add_sample(sample);
-    update_ramp();
-    adjust_poll(poll_adjustment(error, sample.peer_dispersion_s + 0.5 * sample.peer_delay_s));
+    result.stats_updated = process_sample(sample);
     last_good_rx_ = ctx.rx_time;
     if (bursting()) {
       --burst_good_to_go_;
@@ -743,6 +780,7 @@ ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const Repl
   } else {
     // Slowly lengthen the poll while no good reply comes.
     adjust_poll(test_d ? 0.02 : 0.1);
+    process_sample(std::nullopt);
     result.disposition = synced ? ReplyDisposition::Rejected : ReplyDisposition::Unsynced;
   }
 

@@ -39,9 +39,11 @@
 #include <span>
 
 #include "lib/config.hpp"
+#include "lib/delay_quantile.hpp"
 #include "lib/net_address.hpp"
 #include "lib/ntp_auth.hpp"
 #include "lib/packet.hpp"
+#include "lib/sample_filter.hpp"
 #include "lib/source_stats.hpp"
 #include "lib/sync_types.hpp"
 #include "lib/time.hpp"
@@ -90,6 +92,17 @@ struct SourceOptions {
   double max_delay_s = 3.0;        // test A
   double max_delay_ratio = 0.0;    // test B, 0 = off
   double max_delay_dev_ratio = 10.0;  // test C
+  // Test C by quantile instead: a delay above this quantile (0..1) of the
+  // recent delays fails; 0 = off (the ratio test above applies).
+  double max_delay_quantile = 0.0;
+  // The source's stratum is taken as at least this (0 = as received).
+  int min_stratum = 0;
+  // chrony's `filter N`: every N polls, the median of the good samples of
+  // those polls becomes one sample; 0 or 1 = every sample is used.
+  int filter_length = 0;
+  // Subtracted from every measured offset, s (+ = the source is taken to
+  // be this much ahead of what it reports).
+  double offset_correction_s = 0.0;
   int poll_target = 8;             // samples the poll adaptation aims to hold
   PollRule poll_rule = PollRule::ChronySamples;
   // Back to minpoll when a source answers again after 8 polls without a
@@ -192,6 +205,8 @@ struct ReplyResult {
   NtpTests tests;                  // as evaluated (all zero when Ignored)
   KissCode kod = KissCode::None;   // acted on only with tests 1, 2 and 5 passed
   std::optional<NtpSample> sample; // set when Accepted
+  // A sample reached the statistics (with `filter`, only every N polls).
+  bool stats_updated = false;
 };
 
 // What chronyc's `ntpdata` shows (chrony's RPT_NTPReport). Fields of the
@@ -336,11 +351,17 @@ class Source {
   void end_burst_online();
   void update_ramp();
   void back_off_for_rate_kod(TimePoint now);
+  // Feeds one poll's outcome (a good sample, or nothing) through the filter
+  // and the statistics; adapts the poll when a sample reaches them.
+  // Returns whether the statistics took a sample.
+  bool process_sample(const std::optional<NtpSample>& sample);
 
   SocketAddress remote_;
   SourceOptions options_;
   std::shared_ptr<ClientAuthenticator> auth_;
   SourceStats stats_;
+  SampleFilter filter_;
+  DelayQuantile delay_quantile_;
 
   SourceOpMode opmode_ = SourceOpMode::Offline;
   bool started_ = false;

@@ -1,5 +1,7 @@
 #include "lib/sync_engine.hpp"
 
+#include "lib/fallback_drift.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -10,6 +12,10 @@ namespace gnomon {
 namespace {
 
 constexpr int kNoOrphanStratum = 16;
+// initstepslew: the configured sources start this long after the initial
+// correction (or after giving up), so that a server used for both is not
+// polled faster than a burst, s.
+constexpr double kInitSwitchDelayS = 2.0;
 constexpr int kLoclPoll = 6;
 // Frequency uncertainty of a clock nothing is known about, s/s: what the
 // kernel can correct (the tick moves by up to 10 %). A tighter prior makes
@@ -33,13 +39,17 @@ Duration sampling_separation(int poll, RandomSource& rng) {
   return Duration::from_seconds(s * (1.0 + kSamplingRandomness * u));
 }
 
-std::uint8_t select_options_of(const SourceConfig& c) {
+// The selection options written on a source line.
+std::uint8_t configured_select_options(const SourceConfig& c) {
   std::uint8_t o = 0;
   if (c.noselect) o |= kSelectNoselect;
   if (c.prefer) o |= kSelectPrefer;
   if (c.require) o |= kSelectRequire;
+  if (c.trust) o |= kSelectTrust;
   return o;
 }
+
+bool authenticated(const SourceConfig& c) { return c.key.has_value() || c.nts; }
 
 // Identity of a config entry across reloads: everything but where it was written.
 bool same_entry(const SourceConfig& a, const SourceConfig& b) {
@@ -56,6 +66,21 @@ EngineOptions EngineOptions::from_config(const Config& config) {
   o.reference.maxslewrate_ppm = config.clock.maxslewrate_ppm;
   o.reference.maxupdateskew_ppm = config.clock.maxupdateskew_ppm;
   o.reference.local = config.local;
+  o.reference.maxchange = config.clock.maxchange;
+  o.reference.max_drift_ppm = config.clock.maxdrift_ppm;
+  o.reference.correction_time_ratio = config.clock.corrtimeratio;
+  o.reference.log_change_threshold_s = config.clock.logchange_s;
+  o.selection.min_sources = config.select.min_sources;
+  o.selection.max_distance_s = config.select.max_distance_s;
+  o.selection.max_jitter_s = config.select.max_jitter_s;
+  o.selection.combine_limit = config.select.combine_limit;
+  o.selection.reselect_distance_s = config.select.reselect_distance_s;
+  o.selection.stratum_weight_s = config.select.stratum_weight_s;
+  o.min_samples = config.select.min_samples;
+  o.max_samples = config.select.max_samples;
+  o.auth_select = config.select.auth_select;
+  o.initstepslew = config.clock.initstepslew;
+  o.fallbackdrift = config.clock.fallbackdrift;
   if (std::any_of(config.sources.begin(), config.sources.end(),
                   [](const SourceConfig& s) { return s.is_local_clock(); }))
     o.reference.local.enabled = true;
@@ -99,20 +124,60 @@ struct SyncEngine::Impl {
   };
 
   Impl(ClockControl& c, const EngineOptions& o)
-      : clock(c), options(o), selection(o.selection), reference(c, o.reference) {}
+      : clock(c),
+        options(o),
+        selection(o.selection),
+        reference(c, o.reference),
+        fallback(o.fallbackdrift ? FallbackDrift(o.fallbackdrift->min_log2, o.fallbackdrift->max_log2)
+                                 : FallbackDrift()) {}
 
   ClockControl& clock;
   EngineOptions options;
   Selection selection;
   Reference reference;
+  FallbackDrift fallback;
   std::vector<Entry> entries;
   EntryId next_entry = 1;
   SourceId next_source = 1;
   std::optional<SourceId> local_id;  // the LOCL row, when the local reference is enabled
   bool started = false;
-  std::optional<TimePoint> last_dispatch;  // when the latest request was sent
+  std::optional<TimePoint> last_dispatch;
+  // initstepslew: while `init_measuring`, `entries` holds only the
+  // initstepslew servers and the configured entries wait in `held`; at
+  // `init_switch_at` they change places.
+  bool init_measuring = false;
+  std::optional<TimePoint> init_switch_at;
+  std::vector<Entry> held;
+  bool holding = false;              // adding to `held`: sources are not started  // when the latest request was sent
 
   [[nodiscard]] TimePoint cooked(TimePoint now) { return now - clock.remaining_slew(); }
+
+  // The selection options of a source: those written on its line, plus what
+  // authselectmode adds given which kinds of selectable sources exist.
+  [[nodiscard]] std::uint8_t select_options(const SourceConfig& c) const {
+    std::uint8_t o = configured_select_options(c);
+    if (o & kSelectNoselect) return o;
+    bool any_auth = false;
+    bool any_unauth = false;
+    for (const Entry& e : entries) {
+      if (e.local || e.config.noselect) continue;
+      (authenticated(e.config) ? any_auth : any_unauth) = true;
+    }
+    switch (options.auth_select) {
+      case AuthSelectMode::Ignore:
+        break;
+      case AuthSelectMode::Mix:
+        if (authenticated(c) && any_unauth) o |= kSelectRequire | kSelectTrust;
+        break;
+      case AuthSelectMode::Prefer:
+        if (!authenticated(c) && any_auth) o |= kSelectNoselect;
+        break;
+      case AuthSelectMode::Require:
+        if (!authenticated(c)) o |= kSelectNoselect;
+        break;
+    }
+    return o;
+  }
 
   [[nodiscard]] bool local_enabled() const {
     if (options.reference.local.enabled) return true;
@@ -167,12 +232,16 @@ struct SyncEngine::Impl {
     } else {
       SourceOptions so = SourceOptions::from_config(e.config);
       so.stats = options.stats;
+      const std::optional<int> min_samples = e.config.minsamples ? e.config.minsamples : options.min_samples;
+      const std::optional<int> max_samples = e.config.maxsamples ? e.config.maxsamples : options.max_samples;
+      if (min_samples) so.stats.min_samples = *min_samples;
+      if (max_samples) so.stats.max_samples = *max_samples;
       so.poll_rule = options.poll_rule;
-      so.poll_target = options.poll_target;
+      so.poll_target = e.config.polltarget.value_or(options.poll_target);
       so.iburst_ramp = options.iburst_ramp;
       m.source = std::make_unique<Source>(remote, so);
       m.source->stats().set_frequency_prior(frequency_prior());
-      if (started) m.source->start(now);
+      if (started && !holding) m.source->start(now);
     }
     if ((e.config.nts || e.config.key) && options.make_authenticator) {
       m.source->set_authenticator(options.make_authenticator(e.config, remote));
@@ -241,7 +310,8 @@ struct SyncEngine::Impl {
         c.kind = CandidateKind::Ntp;
         c.refid = refid_of(s.remote().ip);
         c.our_refid = m.our_refid;
-        c.options = select_options_of(e.config);
+        c.options = select_options(e.config);
+        c.max_unreachable_run = e.config.maxunreach;
         c.reach = s.reach();
         c.reach_size = s.reach_size();
         c.unreachable_run = m.unreachable_run;
@@ -301,8 +371,19 @@ struct SyncEngine::Impl {
     for (auto& ev : res.events) a.events.push_back(std::move(ev));
     reference.set_local_active(res.local_active);
     if (res.unsynchronise) reference.set_unsynchronised();
-    if (res.update_reference) {
+    if (res.update_reference && init_measuring) {
+      ReferenceResult rr = reference.initial_correction(
+          now, res.reference, options.initstepslew ? options.initstepslew->threshold_s : 0.0);
+      for (auto& ev : rr.events) a.events.push_back(std::move(ev));
+      if (rr.updated) notify(rr.correction, a);
+      end_initstepslew(now);
+    } else if (res.update_reference) {
+      const double previous_interval_s = reference.last_update_interval_s();
       ReferenceResult rr = reference.update(now, res.reference);
+      if (rr.updated) {
+        fallback.on_update(rr.correction.freq_ppm, reference.last_update_interval_s(),
+                           previous_interval_s);
+      }
       for (auto& ev : rr.events) a.events.push_back(std::move(ev));
       if (rr.panic) a.panic = true;
       if (rr.updated) notify(rr.correction, a);
@@ -316,8 +397,94 @@ struct SyncEngine::Impl {
     for (SourceId id : res.bad_sources) mark_bad(id, now);
   }
 
+  // --- initstepslew ---------------------------------------------------------
+
+  // Starts measuring the initstepslew servers; the entries added so far wait.
+  void begin_initstepslew(TimePoint now) {
+    if (!options.initstepslew || options.initstepslew->addresses.empty()) return;
+    held.swap(entries);
+    entries.clear();
+    init_measuring = true;
+    for (const std::string& address : options.initstepslew->addresses) {
+      SourceConfig c;
+      c.address = address;
+      c.iburst = true;
+      add(c, now);
+    }
+  }
+
+  // Adds an entry while the initstepslew servers are measured: it waits.
+  EntryId add_held(const SourceConfig& config, TimePoint now) {
+    entries.swap(held);
+    holding = true;
+    const EntryId id = add(config, now);
+    holding = false;
+    entries.swap(held);
+    return id;
+  }
+
+  // Whether the initstepslew servers can no longer give a correction: each
+  // has had its initial burst, or can no longer collect the samples
+  // selection needs within it.
+  [[nodiscard]] bool initstepslew_hopeless() const {
+    constexpr int kBurstUpdates = kReachBits - 1;
+    for (const Entry& e : entries)
+      for (const Member& m : e.members) {
+        if (!m.source || !m.source->online()) continue;
+        const int size = m.source->reach_size();
+        if (size >= kBurstUpdates) continue;
+        if (kBurstUpdates - size + m.source->stats().samples() >= kMinSamplesForRegression) return false;
+      }
+    return true;
+  }
+
+  void check_initstepslew(TimePoint now, Actions& a) {
+    if (!init_measuring || !initstepslew_hopeless()) return;
+    a.events.push_back(LogEvent{LogLevel::Warn, "No suitable source for initstepslew"});
+    end_initstepslew(now);
+  }
+
+  void end_initstepslew(TimePoint now) {
+    init_measuring = false;
+    init_switch_at = now + Duration::from_seconds(kInitSwitchDelayS);
+  }
+
+  // The initstepslew servers go; the configured entries start.
+  void switch_from_initstepslew(TimePoint now) {
+    init_switch_at.reset();
+    for (const Entry& e : entries)
+      for (const Member& m : e.members) selection.remove(m.id);
+    entries.clear();
+    entries.swap(held);
+    for (auto& e : entries)
+      for (auto& m : e.members)
+        if (m.source) m.source->start(now);
+    sync_local_options();
+  }
+
+  // When the next fallback frequency applies (raw clock, approximately).
+  [[nodiscard]] std::optional<TimePoint> fallback_at() const {
+    const std::optional<TimePoint> last = reference.last_update();
+    const std::optional<double> after = fallback.next_after_s();
+    if (!last || !after) return std::nullopt;
+    return *last + Duration::from_seconds(*after);
+  }
+
+  void run_fallback_drift(TimePoint now, Actions& a) {
+    const std::optional<TimePoint> last = reference.last_update();
+    if (!last || !fallback.enabled()) return;
+    // Measured as fallback_at() schedules it, so that a due deadline is
+    // always consumed (the pending slew makes no difference that matters).
+    const std::optional<double> freq = fallback.due((now - *last).to_seconds());
+    if (!freq) return;
+    notify(reference.set_frequency(now, *freq), a);
+    reference.set_unsynchronised();
+  }
+
   // Timers of sources and DNS retries.
   void run_timers(TimePoint now, RandomSource& rng, Actions& a) {
+    run_fallback_drift(now, a);
+    if (init_switch_at && *init_switch_at <= now) switch_from_initstepslew(now);
     bool reach_lost = false;
     for (auto& e : entries) {
       for (auto& m : e.members) {
@@ -355,6 +522,7 @@ struct SyncEngine::Impl {
       }
     }
     if (reach_lost) run_selection(now, std::nullopt, a);
+    check_initstepslew(now, a);
   }
 
   [[nodiscard]] std::optional<TimePoint> wakeup() const {
@@ -364,6 +532,8 @@ struct SyncEngine::Impl {
     };
     // The served state switches to the local reference by itself.
     consider(reference.local_switch_at());
+    consider(init_switch_at);
+    consider(fallback_at());
     for (const auto& e : entries) {
       if (!e.local && !e.literal) consider(e.resolve_at);
       for (const auto& m : e.members)
@@ -383,6 +553,7 @@ SyncEngine::SyncEngine(ClockControl& clock, const EngineOptions& options)
 SyncEngine::~SyncEngine() = default;
 
 EntryId SyncEngine::add_entry(const SourceConfig& config, TimePoint now) {
+  if (impl_->init_measuring || impl_->init_switch_at) return impl_->add_held(config, now);
   return impl_->add(config, now);
 }
 
@@ -393,6 +564,19 @@ void SyncEngine::remove_entry(EntryId entry, TimePoint now) {
 
 ReloadResult SyncEngine::reload(const std::vector<SourceConfig>& sources, TimePoint now) {
   ReloadResult r;
+  // While the initstepslew servers are measured, the configured entries wait
+  // aside: the reload applies to them.
+  const bool waiting = impl_->init_measuring || impl_->init_switch_at.has_value();
+  if (waiting) {
+    impl_->entries.swap(impl_->held);
+    impl_->holding = true;
+  }
+  const auto log_entry = [&](const SourceConfig& c, bool added) {
+    if (c.is_local_clock()) return;
+    r.events.push_back(LogEvent{LogLevel::Info, std::string(added ? "Added " : "Removed ") +
+                                                    (c.mode == SourceMode::Pool ? "pool " : "source ") +
+                                                    c.address});
+  };
   std::vector<bool> wanted_taken(sources.size(), false);
   std::vector<EntryId> to_remove;
   for (auto& e : impl_->entries) {
@@ -405,10 +589,13 @@ ReloadResult SyncEngine::reload(const std::vector<SourceConfig>& sources, TimePo
         break;
       }
     }
+    // Waiting entries were never started: the reload is what adds them.
     if (keep) {
       r.kept.push_back(e.id);
+      if (waiting) log_entry(e.config, true);
     } else {
       to_remove.push_back(e.id);
+      if (!waiting) log_entry(e.config, false);
     }
   }
   for (EntryId id : to_remove) {
@@ -416,7 +603,14 @@ ReloadResult SyncEngine::reload(const std::vector<SourceConfig>& sources, TimePo
     r.removed.push_back(id);
   }
   for (std::size_t i = 0; i < sources.size(); ++i)
-    if (!wanted_taken[i]) r.added.push_back(impl_->add(sources[i], now));
+    if (!wanted_taken[i]) {
+      r.added.push_back(impl_->add(sources[i], now));
+      log_entry(sources[i], true);
+    }
+  if (waiting) {
+    impl_->holding = false;
+    impl_->entries.swap(impl_->held);
+  }
   return r;
 }
 
@@ -437,6 +631,7 @@ DriftData SyncEngine::drift() const { return impl_->reference.drift(); }
 Actions SyncEngine::start(TimePoint now) {
   Actions a;
   impl_->started = true;
+  impl_->begin_initstepslew(now);
   for (auto& e : impl_->entries)
     for (auto& m : e.members)
       if (m.source) m.source->start(now);
@@ -488,7 +683,8 @@ Actions SyncEngine::handle_reply(TimePoint now, SourceId source,
   if (rr.disposition != ReplyDisposition::Ignored && ctx.local_refid != 0)
     m->our_refid = ctx.local_refid;
   if (m->source->reach() != 0) m->unreachable_run = 0;
-  if (rr.disposition == ReplyDisposition::Accepted) impl_->run_selection(now, source, a);
+  if (rr.disposition == ReplyDisposition::Accepted && rr.stats_updated) impl_->run_selection(now, source, a);
+  impl_->check_initstepslew(now, a);
   impl_->finish(a);
   return a;
 }
@@ -641,7 +837,7 @@ std::vector<SourceRow> SyncEngine::sources(TimePoint now) {
       r.entry = e.id;
       r.name = e.config.address;
       r.mode = e.config.mode == SourceMode::Peer ? SourceRowMode::Peer : SourceRowMode::Server;
-      r.sel_options = select_options_of(e.config);
+      r.sel_options = impl_->select_options(e.config);
       const SelectInfo* si = impl_->selection.info(m.id);
       r.status = si ? si->status : SelectStatus::BadStats;
       r.state = source_state_char(r.status);

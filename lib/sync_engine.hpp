@@ -65,6 +65,16 @@ struct EngineOptions {
   PollRule poll_rule = PollRule::KalmanEffectiveSamples;
   int poll_target = 8;
   bool iburst_ramp = true;
+  // Samples kept per source unless its line says otherwise (minsamples,
+  // maxsamples); nullopt = the estimator's defaults.
+  std::optional<int> min_samples;
+  std::optional<int> max_samples;
+  AuthSelectMode auth_select = AuthSelectMode::Mix;
+  // chrony's initstepslew: start() first measures these servers (iburst)
+  // and corrects the clock once; the configured sources start after that.
+  std::optional<InitStepSlewConfig> initstepslew;
+  // chrony's fallbackdrift (see lib/fallback_drift.hpp); nullopt = off.
+  std::optional<FallbackDriftConfig> fallbackdrift;
   // The refid of a source address: IPv4 = the address; IPv6 = the first 4
   // bytes of the MD5 of the address (the daemon supplies it; unset = 0).
   std::function<std::uint32_t(const IpAddress&)> refid_of;
@@ -183,6 +193,8 @@ struct ReloadResult {
   std::vector<EntryId> kept;
   std::vector<EntryId> added;
   std::vector<EntryId> removed;
+  // chrony's "Added source NAME" / "Removed pool NAME" lines.
+  std::vector<LogEvent> events;
 };
 
 class SyncEngine {

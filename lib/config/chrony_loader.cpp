@@ -50,16 +50,16 @@ std::vector<Token> split_tokens(std::string_view line) {
 
 // chrony directives gnomon knows but does not implement: a warning, not an error.
 constexpr std::string_view kUnsupportedDirectives[] = {
-    "acquisitionport", "authselectmode", "bindacqaddress", "bindacqdevice", "bindcmddevice",
-    "binddevice", "broadcast", "clockprecision", "cmdratelimit", "combinelimit", "corrtimeratio",
-    "dscp", "dumpdir", "dumponexit", "fallbackdrift", "hwclockfile", "hwtimestamp", "hwtstimeout",
-    "initstepslew", "leapsecmode", "leapseclist", "lock_all", "logbanner", "logchange",
-    "mailonchange", "manual", "maxchange", "maxclockerror", "maxdistance", "maxdrift", "maxjitter",
-    "maxsamples", "maxstratum", "maxtxbuffers", "minsamples", "minsources",
+    "acquisitionport", "bindacqaddress", "bindacqdevice", "bindcmddevice",
+    "binddevice", "broadcast", "clockprecision", "cmdratelimit",
+    "dscp", "dumpdir", "dumponexit", "hwclockfile", "hwtimestamp", "hwtstimeout",
+    "leapsecmode", "leapseclist", "lock_all", "logbanner",
+    "mailonchange", "manual", "maxclockerror",
+    "maxstratum", "maxtxbuffers",
     "minstratum", "nocerttimecheck", "nosystemcert", "ntpsigndsocket", "ntsaeads", "ntsratelimit",
     "ntsntpserver", "ntsprocesses", "ntsrefresh", "ntsrotate", "opencommands", "pidfile",
-    "ptpdomain", "ptpport", "refclock", "refresh", "reselectdist", "rtcautotrim", "rtcdevice",
-    "rtcfile", "rtconutc", "sched_priority", "smoothtime", "stratumweight", "tempcomp", "user",
+    "ptpdomain", "ptpport", "refclock", "refresh", "rtcautotrim", "rtcdevice",
+    "rtcfile", "rtconutc", "sched_priority", "smoothtime", "tempcomp", "user",
     "commandkey", "generatecommandkey", "linux_freq_scale", "linux_hz"};
 
 constexpr std::string_view kSupportedDirectives[] = {
@@ -67,14 +67,19 @@ constexpr std::string_view kSupportedDirectives[] = {
     "logdir", "log", "keyfile", "leapsectz", "maxupdateskew", "maxslewrate", "ratelimit",
     "bindaddress", "port", "cmdport", "bindcmdaddress", "cmdallow", "cmddeny", "confdir",
     "sourcedir", "include", "clientloglimit", "noclientlog", "ntsserverkey", "ntsservercert",
-    "ntsport", "ntstrustedcerts", "ntsdumpdir", "ntscachedir", "maxntsconnections"};
+    "ntsport", "ntstrustedcerts", "ntsdumpdir", "ntscachedir", "maxntsconnections", "minsources",
+    "maxdistance", "maxjitter", "combinelimit", "reselectdist", "stratumweight", "minsamples",
+    "maxsamples", "maxchange", "maxdrift", "corrtimeratio", "logchange", "initstepslew",
+    "fallbackdrift", "authselectmode"};
 
 bool contains(std::string_view word, const auto& list) {
   return std::find(std::begin(list), std::end(list), word) != std::end(list);
 }
 
 constexpr std::string_view kSourceOptions =
-    "iburst, minpoll N, maxpoll N, port N, prefer, noselect, require, xleave, maxdelay S, key ID, "
+    "iburst, burst, offline, minpoll N, maxpoll N, port N, prefer, noselect, require, trust, "
+    "xleave, maxdelay S, maxdelayratio R, maxdelaydevratio R, maxdelayquant P, polltarget N, "
+    "minsamples N, maxsamples N, maxunreach N, minstratum N, version N, filter N, offset S, key ID, "
     "nts, ntsport N, maxsources N (pool)";
 
 class ChronyLoader {
@@ -219,6 +224,20 @@ class ChronyLoader {
     else if (d == "ntstrustedcerts") parse_ntstrustedcerts(directive, args);
     else if (d == "maxntsconnections") parse_maxntsconnections(directive, args);
     else if (d == "ntsdumpdir" || d == "ntscachedir") string_arg(directive, args, d + " DIRECTORY", cfg_.nts.keydir);
+    else if (d == "minsources") int_arg(directive, args, "minsources N", 1, 64, cfg_.select.min_sources);
+    else if (d == "maxdistance") seconds_arg(directive, args, "maxdistance S", true, cfg_.select.max_distance_s);
+    else if (d == "maxjitter") seconds_arg(directive, args, "maxjitter S", true, cfg_.select.max_jitter_s);
+    else if (d == "combinelimit") seconds_arg(directive, args, "combinelimit RATIO", false, cfg_.select.combine_limit);
+    else if (d == "reselectdist") seconds_arg(directive, args, "reselectdist S", false, cfg_.select.reselect_distance_s);
+    else if (d == "stratumweight") seconds_arg(directive, args, "stratumweight S", false, cfg_.select.stratum_weight_s);
+    else if (d == "minsamples" || d == "maxsamples") parse_samples(directive, args, d);
+    else if (d == "maxchange") parse_maxchange(directive, args);
+    else if (d == "maxdrift") ppm_arg(directive, args, "maxdrift PPM", cfg_.clock.maxdrift_ppm);
+    else if (d == "corrtimeratio") parse_corrtimeratio(directive, args);
+    else if (d == "logchange") seconds_arg(directive, args, "logchange S", true, cfg_.clock.logchange_s);
+    else if (d == "initstepslew") parse_initstepslew(directive, args);
+    else if (d == "authselectmode") parse_authselectmode(directive, args);
+    else if (d == "fallbackdrift") parse_fallbackdrift(directive, args);
     else if (contains(d, kUnsupportedDirectives))
       warn(directive.column, "chrony directive '" + d + "' is not supported by gnomon; ignored");
     else
@@ -299,6 +318,84 @@ class ChronyLoader {
     }
   }
 
+  void int_arg(const Token& directive, const std::vector<Token>& args, std::string_view usage,
+               std::int64_t lo, std::int64_t hi, int& out) {
+    if (!count_ok(directive, args, 1, 1, usage)) return;
+    if (auto v = to_int(args[0], lo, hi, lower(directive.text))) out = static_cast<int>(*v);
+  }
+
+  // A non-negative number of seconds (or a ratio); lo_open: 0 not allowed.
+  void seconds_arg(const Token& directive, const std::vector<Token>& args, std::string_view usage,
+                   bool lo_open, double& out) {
+    if (!count_ok(directive, args, 1, 1, usage)) return;
+    if (auto v = to_double(args[0], 0.0, rules::kSecondsMax, lo_open, lower(directive.text))) out = *v;
+  }
+
+  void parse_samples(const Token& directive, const std::vector<Token>& args, const std::string& d) {
+    int v = -1;
+    int_arg(directive, args, d + " N", 0, rules::kSamplesMax, v);
+    if (v >= 0) (d == "minsamples" ? cfg_.select.min_samples : cfg_.select.max_samples) = v;
+  }
+
+  void parse_maxchange(const Token& directive, const std::vector<Token>& args) {
+    if (!count_ok(directive, args, 3, 3, "maxchange OFFSET START IGNORE")) return;
+    auto offset = to_double(args[0], 0.0, rules::kSecondsMax, true, "maxchange offset");
+    auto start = to_int(args[1], 0, std::numeric_limits<int>::max(), "maxchange start");
+    auto ignore = to_int(args[2], -1, std::numeric_limits<int>::max(), "maxchange ignore");
+    if (offset && start && ignore)
+      cfg_.clock.maxchange = MaxChangeConfig{*offset, static_cast<int>(*start), static_cast<int>(*ignore)};
+  }
+
+  void parse_corrtimeratio(const Token& directive, const std::vector<Token>& args) {
+    if (!count_ok(directive, args, 1, 1, "corrtimeratio RATIO")) return;
+    // chrony never corrects faster than in one update interval.
+    if (auto v = to_double(args[0], 0.0, rules::kSecondsMax, false, "corrtimeratio"))
+      cfg_.clock.corrtimeratio = std::max(*v, 1.0);
+  }
+
+  void parse_initstepslew(const Token& directive, const std::vector<Token>& args) {
+    constexpr std::string_view usage = "initstepslew THRESHOLD ADDRESS [ADDRESS...]";
+    if (!count_ok(directive, args, 2, 64, usage)) return;
+    auto threshold = to_double(args[0], 0.0, rules::kSecondsMax, false, "initstepslew threshold");
+    if (!threshold) return;
+    InitStepSlewConfig c;
+    c.threshold_s = *threshold;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      const std::string address(args[i].text);
+      if (rules::classify_source_address(address) == rules::AddressKind::Invalid) {
+        error(args[i].column, "invalid initstepslew address '" + address + "'",
+              "a hostname, or an IPv4 or IPv6 literal");
+        return;
+      }
+      c.addresses.push_back(address);
+    }
+    cfg_.clock.initstepslew = std::move(c);
+  }
+
+  void parse_authselectmode(const Token& directive, const std::vector<Token>& args) {
+    constexpr std::string_view allowed = "require, prefer, mix or ignore";
+    if (!count_ok(directive, args, 1, 1, "authselectmode MODE")) return;
+    const std::string m = lower(args[0].text);
+    if (m == "require") cfg_.select.auth_select = AuthSelectMode::Require;
+    else if (m == "prefer") cfg_.select.auth_select = AuthSelectMode::Prefer;
+    else if (m == "mix") cfg_.select.auth_select = AuthSelectMode::Mix;
+    else if (m == "ignore") cfg_.select.auth_select = AuthSelectMode::Ignore;
+    else error(args[0].column, "invalid authselectmode '" + std::string(args[0].text) + "'", std::string(allowed));
+  }
+
+  void parse_fallbackdrift(const Token& directive, const std::vector<Token>& args) {
+    if (!count_ok(directive, args, 2, 2, "fallbackdrift MIN MAX (log2 s)")) return;
+    auto lo = to_int(args[0], 0, 30, "fallbackdrift min");
+    auto hi = to_int(args[1], 0, 30, "fallbackdrift max");
+    if (!lo || !hi) return;
+    if (*hi < *lo) {
+      error(args[1].column, "fallbackdrift max " + std::to_string(*hi) + " is below min " + std::to_string(*lo),
+            "min <= max");
+      return;
+    }
+    cfg_.clock.fallbackdrift = FallbackDriftConfig{static_cast<int>(*lo), static_cast<int>(*hi)};
+  }
+
   // ---- directives ----
   void parse_source(SourceMode mode, const Token& directive, const std::vector<Token>& args) {
     std::string name = lower(directive.text);
@@ -327,8 +424,10 @@ class ChronyLoader {
       if (o == "require") { s.require = true; continue; }
       if (o == "xleave") { s.xleave = true; continue; }
       if (o == "nts") { s.nts = true; continue; }
-      if (o == "burst" || o == "auto_offline" || o == "offline" || o == "copy" || o == "trust" ||
-          o == "ipv4" || o == "ipv6") {
+      if (o == "burst") { s.burst = true; continue; }
+      if (o == "offline") { s.offline = true; continue; }
+      if (o == "trust") { s.trust = true; continue; }
+      if (o == "auto_offline" || o == "copy" || o == "ipv4" || o == "ipv6") {
         warn(opt.column, name + " option '" + o + "' is not supported by gnomon; ignored");
         continue;
       }
@@ -347,41 +446,7 @@ class ChronyLoader {
         break;
       }
       const Token& val = args[++i];
-      if (o == "minpoll" || o == "maxpoll") {
-        if (auto v = to_int(val, rules::kPollMin, rules::kPollMax, o)) {
-          (o == "minpoll" ? s.minpoll : s.maxpoll) = static_cast<int>(*v);
-          (o == "minpoll" ? min_given : max_given) = true;
-          if (o == "maxpoll") maxpoll_column = val.column;
-        }
-      } else if (o == "port") {
-        if (auto v = to_int(val, rules::kPortMin, rules::kPortMax, o)) s.port = static_cast<std::uint16_t>(*v);
-      } else if (o == "ntsport") {
-        if (auto v = to_int(val, rules::kPortMin, rules::kPortMax, o)) s.nts_port = static_cast<std::uint16_t>(*v);
-      } else if (o == "maxsources") {
-        if (auto v = to_int(val, rules::kMaxSourcesMin, rules::kMaxSourcesMax, o)) {
-          if (mode == SourceMode::Pool) s.max_sources = static_cast<int>(*v);
-          else warn(opt.column, "maxsources applies to pool only; ignored");
-        }
-      } else if (o == "key") {
-        if (auto v = to_int(val, 1, std::numeric_limits<std::uint32_t>::max(), o))
-          s.key = static_cast<std::uint32_t>(*v);
-      } else if (o == "maxdelay") {
-        if (auto v = to_double(val, 0.0, rules::kSecondsMax, true, o)) s.maxdelay_s = *v;
-      } else {
-        bool valid = true;
-        if (o == "extfield") {
-          valid = !val.text.empty() && val.text.size() <= 8 &&
-                  std::all_of(val.text.begin(), val.text.end(),
-                              [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-          if (!valid) error(val.column, "extfield '" + std::string(val.text) + "' is not a hex number", "hex");
-        } else if (o == "asymmetry" || o == "maxdelayratio" || o == "maxdelaydevratio" ||
-                   o == "maxdelayquant" || o == "mindelay" || o == "offset") {
-          valid = to_double(val, -rules::kSecondsMax, rules::kSecondsMax, false, o).has_value();
-        } else {
-          valid = to_int(val, -32, std::numeric_limits<std::int32_t>::max(), o).has_value();
-        }
-        if (valid) warn(opt.column, name + " option '" + o + "' is not supported by gnomon; ignored");
-      }
+      parse_source_value(s, mode, name, opt, o, val, min_given, max_given, maxpoll_column);
     }
     if (min_given && max_given && s.minpoll > s.maxpoll) {
       error(maxpoll_column,
@@ -404,6 +469,74 @@ class ChronyLoader {
       }
     }
     cfg_.sources.push_back(std::move(s));
+  }
+
+  // One "option VALUE" pair of a server/pool/peer line.
+  void parse_source_value(SourceConfig& s, SourceMode mode, const std::string& name, const Token& opt,
+                          const std::string& o, const Token& val, bool& min_given, bool& max_given,
+                          int& maxpoll_column) {
+    const auto set_int = [&](std::int64_t lo, std::int64_t hi, auto& out) {
+      if (auto v = to_int(val, lo, hi, o)) out = static_cast<int>(*v);
+    };
+    const auto set_double = [&](double lo, double hi, bool lo_open, double& out) {
+      if (auto v = to_double(val, lo, hi, lo_open, o)) out = *v;
+    };
+    if (o == "minpoll" || o == "maxpoll") {
+      if (auto v = to_int(val, rules::kPollMin, rules::kPollMax, o)) {
+        (o == "minpoll" ? s.minpoll : s.maxpoll) = static_cast<int>(*v);
+        (o == "minpoll" ? min_given : max_given) = true;
+        if (o == "maxpoll") maxpoll_column = val.column;
+      }
+    } else if (o == "port") {
+      if (auto v = to_int(val, rules::kPortMin, rules::kPortMax, o)) s.port = static_cast<std::uint16_t>(*v);
+    } else if (o == "ntsport") {
+      if (auto v = to_int(val, rules::kPortMin, rules::kPortMax, o)) s.nts_port = static_cast<std::uint16_t>(*v);
+    } else if (o == "maxsources") {
+      if (auto v = to_int(val, rules::kMaxSourcesMin, rules::kMaxSourcesMax, o)) {
+        if (mode == SourceMode::Pool) s.max_sources = static_cast<int>(*v);
+        else warn(opt.column, "maxsources applies to pool only; ignored");
+      }
+    } else if (o == "key") {
+      if (auto v = to_int(val, 1, std::numeric_limits<std::uint32_t>::max(), o))
+        s.key = static_cast<std::uint32_t>(*v);
+    } else if (o == "maxdelay") {
+      set_double(0.0, rules::kSecondsMax, true, s.maxdelay_s);
+    } else if (o == "maxdelayratio") {
+      set_double(1.0, rules::kMaxDelayRatio, false, s.maxdelayratio);
+    } else if (o == "maxdelaydevratio") {
+      set_double(0.0, rules::kMaxDelayRatio, false, s.maxdelaydevratio);
+    } else if (o == "maxdelayquant") {
+      set_double(0.0, 1.0, true, s.maxdelayquant);
+    } else if (o == "polltarget") {
+      int v = 0;
+      set_int(rules::kPollTargetMin, rules::kPollTargetMax, v);
+      if (v != 0) s.polltarget = v;
+    } else if (o == "minsamples" || o == "maxsamples") {
+      int v = -1;
+      set_int(0, rules::kSamplesMax, v);
+      if (v >= 0) (o == "minsamples" ? s.minsamples : s.maxsamples) = v;
+    } else if (o == "maxunreach") {
+      set_int(0, std::numeric_limits<std::int32_t>::max(), s.maxunreach);
+    } else if (o == "minstratum") {
+      set_int(0, rules::kStratumMax, s.minstratum);
+    } else if (o == "version") {
+      set_int(1, 4, s.version);
+    } else if (o == "filter") {
+      set_int(0, rules::kFilterMax, s.filter);
+    } else if (o == "offset") {
+      set_double(-rules::kSecondsMax, rules::kSecondsMax, false, s.offset_s);
+    } else if (o == "extfield") {
+      const bool valid = !val.text.empty() && val.text.size() <= 8 &&
+                         std::all_of(val.text.begin(), val.text.end(),
+                                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+      if (!valid) error(val.column, "extfield '" + std::string(val.text) + "' is not a hex number", "hex");
+      else warn(opt.column, name + " option '" + o + "' is not supported by gnomon; ignored");
+    } else if (o == "asymmetry" || o == "mindelay") {
+      if (to_double(val, -rules::kSecondsMax, rules::kSecondsMax, false, o))
+        warn(opt.column, name + " option '" + o + "' is not supported by gnomon; ignored");
+    } else if (to_int(val, -32, std::numeric_limits<std::int32_t>::max(), o)) {  // certset, presend
+      warn(opt.column, name + " option '" + o + "' is not supported by gnomon; ignored");
+    }
   }
 
   void parse_access(const Token& directive, const std::vector<Token>& args, bool allow,

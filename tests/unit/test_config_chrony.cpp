@@ -130,13 +130,39 @@ TEST_CASE("chrony: server, pool and peer with their options", "[config][chrony]"
   CHECK(c.sources[3].maxpoll == 12);  // maxpoll follows a lone minpoll, as in chrony
 }
 
+TEST_CASE("chrony: the further source options set their fields", "[config][chrony]") {
+  Config c = must_load(
+      "server a.example burst offline minstratum 2 polltarget 6 offset 0.001 trust filter 5 "
+      "maxdelayratio 2.5 maxdelaydevratio 4 maxdelayquant 0.3 minsamples 4 maxsamples 16 "
+      "maxunreach 3 version 3\n");
+  REQUIRE(c.sources.size() == 1);
+  const SourceConfig& s = c.sources[0];
+  CHECK(s.burst);
+  CHECK(s.offline);
+  CHECK(s.trust);
+  CHECK(s.minstratum == 2);
+  CHECK(s.polltarget == std::optional<int>(6));
+  CHECK(s.offset_s == 0.001);
+  CHECK(s.filter == 5);
+  CHECK(s.maxdelayratio == 2.5);
+  CHECK(s.maxdelaydevratio == 4.0);
+  CHECK(s.maxdelayquant == 0.3);
+  CHECK(s.minsamples == std::optional<int>(4));
+  CHECK(s.maxsamples == std::optional<int>(16));
+  CHECK(s.maxunreach == 3);
+  CHECK(s.version == 3);
+}
+
 TEST_CASE("chrony: options gnomon does not implement warn but still check their values", "[config][chrony]") {
-  LoadResult r = load("server a.example burst offline minstratum 2 polltarget 6 offset 0.001 extfield F323\n");
+  LoadResult r = load("server a.example burst extfield F323\n");
   INFO(all_messages(r));
   REQUIRE(r.ok());
-  CHECK(count_warnings(r) == 6);
-  CHECK_THAT(all_messages(r), Catch::Contains("chrony.conf:1:18: warning: server option 'burst'"));
+  CHECK(count_warnings(r) == 1);
+  CHECK_THAT(all_messages(r), Catch::Contains("chrony.conf:1:24: warning: server option 'extfield'"));
   CHECK_THAT(must_fail("server a.example polltarget x\n"), Catch::Contains("is not an integer"));
+  CHECK_THAT(must_fail("server a.example polltarget 61\n"), Catch::Contains("polltarget"));
+  CHECK_THAT(must_fail("server a.example maxdelayquant 1.5\n"), Catch::Contains("maxdelayquant"));
+  CHECK_THAT(must_fail("server a.example version 5\n"), Catch::Contains("version"));
   CHECK_THAT(must_fail("server a.example offset 1e400\n"), Catch::Contains("out of range"));
   CHECK_THAT(must_fail("server a.example maxsources 3\nserver b.example bogus\n"),
              Catch::Contains("chrony.conf:2:18: error: invalid server option 'bogus'"));
