@@ -160,7 +160,7 @@ TEST_CASE("chrony: options gnomon does not implement warn but still check their 
   CHECK(count_warnings(r) == 1);
   CHECK_THAT(all_messages(r), Catch::Contains("chrony.conf:1:24: warning: server option 'extfield'"));
   CHECK_THAT(must_fail("server a.example polltarget x\n"), Catch::Contains("is not an integer"));
-  CHECK_THAT(must_fail("server a.example polltarget 61\n"), Catch::Contains("polltarget"));
+  CHECK_THAT(must_fail("server a.example polltarget 0\n"), Catch::Contains("polltarget"));
   CHECK_THAT(must_fail("server a.example maxdelayquant 1.5\n"), Catch::Contains("maxdelayquant"));
   CHECK_THAT(must_fail("server a.example version 5\n"), Catch::Contains("version"));
   CHECK_THAT(must_fail("server a.example offset 1e400\n"), Catch::Contains("out of range"));
@@ -711,7 +711,7 @@ TEST_CASE("chrony: selection and clock directives", "[config][chrony]") {
 TEST_CASE("chrony: selection and clock directives reject bad values with file and line", "[config][chrony]") {
   CHECK_THAT(must_fail("server a\nminsources 0\n"), Catch::Contains("chrony.conf:2:12: error"));
   CHECK_THAT(must_fail("server a\nmaxdistance -1\n"), Catch::Contains("out of range"));
-  CHECK_THAT(must_fail("server a\nmaxsamples 65\n"), Catch::Contains("maxsamples"));
+  CHECK_THAT(must_fail("server a\nmaxsamples -1\n"), Catch::Contains("maxsamples"));
   CHECK_THAT(must_fail("server a\nmaxchange 100 2\n"), Catch::Contains("maxchange OFFSET START IGNORE"));
   CHECK_THAT(must_fail("server a\nmaxchange 100 2 -2\n"), Catch::Contains("maxchange ignore"));
   CHECK_THAT(must_fail("server a\ninitstepslew 0.5\n"), Catch::Contains("initstepslew THRESHOLD ADDRESS"));

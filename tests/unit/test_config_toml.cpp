@@ -762,7 +762,7 @@ TEST_CASE("toml: chrony's selection, clock-safety and source options", "[config]
   CHECK(c.clock.maxchange->ignore == -1);
 
   const std::string src = "[[source]]\naddress = \"a.example\"\n";
-  CHECK_THAT(must_fail(src + "filter = 65\n"), Catch::Contains("test.toml:3:10"));
+  CHECK_THAT(must_fail(src + "filter = -1\n"), Catch::Contains("test.toml:3:10"));
   CHECK_THAT(must_fail(src + "[select]\nauthselectmode = \"often\"\n"), Catch::Contains("\"require\""));
   CHECK_THAT(must_fail(src + "[select]\nminsources = 0\n"), Catch::Contains("out of range"));
   CHECK_THAT(must_fail(src + "[clock]\nfallbackdrift = { min = 12, max = 10 }\n"), Catch::Contains("below min"));

@@ -543,6 +543,38 @@ TEST_CASE("authselectmode require: an unauthenticated source is never selected",
   CHECK(r->reach != 0);
 }
 
+TEST_CASE("trust: two falsetickers that overlap the trusted source do not move it", "[engine]") {
+  // 0.6 s each way: every interval is +-0.6 s wide, so the falsetickers at
+  // +1 s and +2 s overlap each other and the first overlaps the true one.
+  Harness h(clock_cfg(0.1, 100.0), EngineOptions{});
+  h.delay_s = 0.6;
+  UpstreamConfig f1;
+  f1.offset_s = 1.0;
+  UpstreamConfig f2;
+  f2.offset_s = 2.0;
+  h.add_server("127.0.0.1", f1);
+  h.add_server("127.0.0.2", f2);
+  h.add_server("127.0.0.3", UpstreamConfig{});
+  for (const char* a : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
+    SourceConfig c = server_config(a, false);
+    c.minpoll = 6;
+    c.maxpoll = 10;
+    c.trust = std::string(a) == "127.0.0.3";
+    h.engine.add_entry(c, h.clock->now());
+  }
+  h.start();
+  h.run_until(250.0);
+  CHECK(h.logged("Selected source 127.0.0.3"));
+  CHECK(h.logged("Detected falseticker 127.0.0.2"));
+  // A long path with little jitter converges as fast as a short one: the
+  // frequency is known after three samples.
+  CHECK(std::fabs(h.fake.true_offset_s()) < 1e-3);
+  CHECK(std::fabs(h.fake.residual_frequency_ppm()) < 1.0);
+  h.run_until(2000.0);
+  CHECK(std::fabs(h.fake.true_offset_s()) < 1e-4);
+  CHECK_FALSE(h.logged("Selected source 127.0.0.1"));
+}
+
 TEST_CASE("a pool expands to max-sources servers and replaces an unreachable one", "[engine]") {
   Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
   for (const char* ip : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) h.add_server(ip, UpstreamConfig{});
