@@ -531,18 +531,15 @@ bool Source::process_sample(const std::optional<NtpSample>& sample) {
 }
 
 void Source::back_off_for_rate_kod(TimePoint now) {
-  // Wait 4 more poll intervals, stop any burst, and never longer than
-  // maxpoll in all.
+  // Wait 4 more poll intervals, even past maxpoll (a server that asks us
+  // to slow down is obeyed, as chronyd does), and stop any burst.
   if (opmode_ == SourceOpMode::BurstWasOnline) opmode_ = SourceOpMode::Online;
   if (opmode_ == SourceOpMode::BurstWasOffline) {
     take_offline();
     return;
   }
   if (opmode_ != SourceOpMode::Online) return;
-  const double since_tx = last_tx_ ? std::max(0.0, seconds_between(now, *last_tx_)) : 0.0;
-  const double normal = transmit_delay_s(now, false);
-  const double longest = std::max(normal, log2_to_seconds(options_.maxpoll) - since_tx);
-  restart_timer(now, std::min(normal + 4.0 * log2_to_seconds(poll_), longest));
+  restart_timer(now, transmit_delay_s(now, false) + 4.0 * log2_to_seconds(poll_));
 }
 
 ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const ReplyContext& ctx) {
