@@ -505,7 +505,7 @@ void read_clock(const toml::table& table, Reporter& r, Config& cfg) {
   t.read_string("leapsectz", c.leapsectz);
   read_maxchange(t, r, c);
   t.read_double("maxdrift-ppm", 0.0, rules::kPpmMax, true, c.maxdrift_ppm);
-  if (t.read_double("corrtimeratio", 0.0, rules::kSecondsMax, false, c.corrtimeratio))
+  if (t.read_double("corrtimeratio", 0.0, rules::kRatioMax, false, c.corrtimeratio))
     c.corrtimeratio = std::max(c.corrtimeratio, 1.0);  // never faster than one update interval
   t.read_double("logchange", 0.0, rules::kSecondsMax, true, c.logchange_s);
   read_initstepslew(t, r, c);
