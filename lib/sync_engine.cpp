@@ -374,7 +374,10 @@ struct SyncEngine::Impl {
     for (auto& ev : res.events) a.events.push_back(std::move(ev));
     reference.set_local_active(res.local_active);
     if (res.unsynchronise) reference.set_unsynchronised();
-    if (res.update_reference && init_measuring) {
+    if (res.update_reference && !init_measuring && init_switch_at) {
+      // The initstepslew servers, between their one correction and the
+      // switch to the configured sources: they steer nothing more.
+    } else if (res.update_reference && init_measuring) {
       ReferenceResult rr = reference.initial_correction(
           now, res.reference, options.initstepslew ? options.initstepslew->threshold_s : 0.0);
       for (auto& ev : rr.events) a.events.push_back(std::move(ev));

@@ -495,6 +495,18 @@ TEST_CASE("initstepslew below its threshold slews, and gives up without an answe
     CHECK(h.logged_prefix("System's initial offset : 0.2"));
     CHECK(std::fabs(h.fake.true_offset_s()) < 0.01);
   }
+  SECTION("the one correction is all: no source is left to steer the frequency") {
+    EngineOptions o;
+    o.reference.makestep.reset();
+    o.initstepslew = InitStepSlewConfig{1.0, {"127.0.0.2"}};
+    Harness h(clock_cfg(100.0, 0.0), o);
+    h.add_server("127.0.0.2", UpstreamConfig{});
+    h.start();
+    h.run_until(300.0);
+    CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 1);
+    CHECK(h.fake.count(sim::ClockAdjustment::Kind::Frequency) == 0);
+    CHECK(h.engine.sources(h.clock->now()).empty());
+  }
   SECTION("no answer") {
     EngineOptions o;
     o.initstepslew = InitStepSlewConfig{1.0, {"127.0.0.2"}};
