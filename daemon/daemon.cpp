@@ -188,6 +188,7 @@ int Daemon::run() {
     server_->stop();
   }
   if (sync_->panicked()) exit_code_ = kExitPanic;
+  if (auto q = sync_->quit_status()) exit_code_ = *q;
   spdlog::info("{} exiting", program_name());
   return exit_code_;
 }

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   }
   Config config = std::move(*loaded.config);
   if (opts.no_clock_control) config.clock.control = false;
+  if (opts.update_once) config.clock.update_once = true;
 
   if (opts.print_config) {
     std::fputs(format_as_toml(config).c_str(), stdout);

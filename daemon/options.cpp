@@ -5,13 +5,14 @@
 namespace gnomon::daemon {
 
 std::string usage_text() {
-  return "Usage: gnomond [-f FILE] [-x] [-d] [-Q] [-u USER] [-P PIDFILE] [-F LEVEL]\n"
+  return "Usage: gnomond [-f FILE] [-x] [-d] [-q] [-Q] [-u USER] [-P PIDFILE] [-F LEVEL]\n"
          "               [--check-config] [--print-config] [--version]\n"
          "  -f FILE          config file (TOML, or chrony.conf syntax); default " +
          std::string(kDefaultConfigPath) +
          "\n"
          "  -x               never adjust the system clock (measure, select and serve only)\n"
          "  -d               log to stderr at debug level\n"
+         "  -q               set the clock once from the configured sources (stepped), exit\n"
          "  -Q               query the configured sources once, print offsets, exit\n"
          "  -u USER          drop root privileges to USER, keeping CAP_SYS_TIME\n"
          "  -P FILE          write the process id to FILE (created exclusively)\n"
@@ -43,6 +44,8 @@ ParsedOptions parse_options(int argc, char** argv) {
       o.debug = true;
     } else if (a == "-Q") {
       o.query_once = true;
+    } else if (a == "-q") {
+      o.update_once = true;
     } else if (a == "-F") {
       // chronyd takes a level (-F 1, as Debian's default does): 0 = off,
       // -1 = log forbidden calls instead of killing (debugging), else on.

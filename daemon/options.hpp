@@ -15,6 +15,7 @@ struct Options {
   bool check_config = false;      // --check-config
   bool print_config = false;      // --print-config
   bool query_once = false;        // -Q
+  bool update_once = false;       // -q: set the clock once and exit
   bool version = false;           // --version
   bool help = false;              // -h / --help
   std::string user;               // -u USER: drop privileges to this user

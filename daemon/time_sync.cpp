@@ -166,6 +166,11 @@ void TimeSync::process(Actions actions) {
   for (const auto& r : actions.resolves) io_->resolve(r);
   if (actions.write_drift) write_drift(*actions.write_drift);
   if (logs_.tracking) log_tracking();
+  if (actions.quit) {
+    quit_status_ = actions.quit;
+    ctx_.stop();
+    return;
+  }
   if (actions.panic) {
     panicked_ = true;
     spdlog::critical("Offset exceeds the maxchange limit: refusing to adjust the clock, exiting");

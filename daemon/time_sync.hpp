@@ -53,6 +53,8 @@ class TimeSync {
   // The controlled clock's reading now.
   [[nodiscard]] TimePoint now();
   [[nodiscard]] bool panicked() const { return panicked_; }
+  // -q is over: the daemon exits with this status.
+  [[nodiscard]] std::optional<int> quit_status() const { return quit_status_; }
   [[nodiscard]] bool clock_controlled() const { return linux_clock_ != nullptr; }
 
   // chronyc's makestep/burst/online/offline.
@@ -88,6 +90,7 @@ class TimeSync {
   std::unique_ptr<RandomAdapter> rng_;
   boost::asio::steady_timer timer_;
   bool panicked_ = false;
+  std::optional<int> quit_status_;
   bool drift_warned_ = false;
   std::optional<std::string> last_selected_;
 

@@ -136,6 +136,9 @@ struct ClockConfig {
   double logchange_s = 1.0;              // "System clock wrong by" above this
   std::optional<InitStepSlewConfig> initstepslew;
   std::optional<FallbackDriftConfig> fallbackdrift;
+  // gnomond -q (not a config key): measure the sources, step the clock
+  // once and exit, as chronyd -q does.
+  bool update_once = false;
   bool operator==(const ClockConfig&) const = default;
 };
 

@@ -170,17 +170,22 @@ ClockCorrection Reference::set_frequency(TimePoint now, double freq_ppm) {
 }
 
 ReferenceResult Reference::initial_correction(TimePoint now, const ReferenceInput& in,
-                                              double step_threshold_s) {
+                                              double step_threshold_s, InitialCorrection kind) {
   ReferenceResult out;
   if (!finite_input(in)) return out;
   const double pending_s = clock_.remaining_slew().to_seconds();
   const TimePoint cnow = now - Duration::from_seconds(pending_s);
   const double offset_s = in.offset_s + (cnow - in.ref_time).to_seconds() * in.frequency;
   const bool step = std::fabs(offset_s) >= step_threshold_s;
-  out.events.push_back(LogEvent{LogLevel::Info,
-                                format("System's initial offset : %.6f seconds %s of true (%s)",
-                                       std::fabs(offset_s), offset_s >= 0.0 ? "fast" : "slow",
-                                       step ? "step" : "slew")});
+  if (kind == InitialCorrection::UpdateOnce) {
+    out.events.push_back(
+        LogEvent{LogLevel::Info, format("System clock wrong by %.6f seconds (step)", -offset_s)});
+  } else {
+    out.events.push_back(LogEvent{LogLevel::Info,
+                                  format("System's initial offset : %.6f seconds %s of true (%s)",
+                                         std::fabs(offset_s), offset_s >= 0.0 ? "fast" : "slow",
+                                         step ? "step" : "slew")});
+  }
   ClockCorrection& corr = out.correction;
   corr.when = cnow;
   corr.offset_s = offset_s;

@@ -111,6 +111,9 @@ struct TrackingReport {
   bool local = false;            // serving the local reference
 };
 
+// Which start-up correction Reference::initial_correction makes.
+enum class InitialCorrection : std::uint8_t { InitStepSlew, UpdateOnce };
+
 class Reference {
  public:
   Reference(ClockControl& clock, const ReferenceOptions& options);
@@ -126,11 +129,13 @@ class Reference {
 
   // Updates the reference with selection's result at `now`.
   [[nodiscard]] ReferenceResult update(TimePoint now, const ReferenceInput& input);
-  // chrony's initstepslew: corrects the clock once by the offset of
+  // chrony's initstepslew and -q: corrects the clock once by the offset of
   // `input` (stepped when at least `step_threshold_s` off, else slewed at
-  // the fastest rate) and leaves the reference itself untouched.
+  // the fastest rate) and leaves the reference itself untouched. `kind`
+  // picks chronyd's log line for the one or the other.
   [[nodiscard]] ReferenceResult initial_correction(TimePoint now, const ReferenceInput& input,
-                                                   double step_threshold_s);
+                                                   double step_threshold_s,
+                                                   InitialCorrection kind = InitialCorrection::InitStepSlew);
   // chrony's REF_SetUnsynchronised.
   void set_unsynchronised();
   // After an unexplained step: unsynchronised, and the next update starts

@@ -80,6 +80,7 @@ EngineOptions EngineOptions::from_config(const Config& config) {
   o.max_samples = config.select.max_samples;
   o.auth_select = config.select.auth_select;
   o.initstepslew = config.clock.initstepslew;
+  o.update_once = config.clock.update_once;
   o.fallbackdrift = config.clock.fallbackdrift;
   if (std::any_of(config.sources.begin(), config.sources.end(),
                   [](const SourceConfig& s) { return s.is_local_clock(); }))
@@ -378,11 +379,20 @@ struct SyncEngine::Impl {
       // The initstepslew servers, between their one correction and the
       // switch to the configured sources: they steer nothing more.
     } else if (res.update_reference && init_measuring) {
-      ReferenceResult rr = reference.initial_correction(
-          now, res.reference, options.initstepslew ? options.initstepslew->threshold_s : 0.0);
+      ReferenceResult rr =
+          options.update_once
+              ? reference.initial_correction(now, res.reference, 0.0, InitialCorrection::UpdateOnce)
+              : reference.initial_correction(now, res.reference,
+                                             options.initstepslew ? options.initstepslew->threshold_s : 0.0,
+                                             InitialCorrection::InitStepSlew);
       for (auto& ev : rr.events) a.events.push_back(std::move(ev));
       if (rr.updated) notify(rr.correction, a);
-      end_initstepslew(now);
+      if (options.update_once) {
+        init_measuring = false;
+        a.quit = 0;
+      } else {
+        end_initstepslew(now);
+      }
     } else if (res.update_reference) {
       const double previous_interval_s = reference.last_update_interval_s();
       ReferenceResult rr = reference.update(now, res.reference);
@@ -407,6 +417,10 @@ struct SyncEngine::Impl {
 
   // Starts measuring the initstepslew servers; the entries added so far wait.
   void begin_initstepslew(TimePoint now) {
+    if (options.update_once) {
+      init_measuring = true;  // the configured sources themselves are measured
+      return;
+    }
     if (!options.initstepslew || options.initstepslew->addresses.empty()) return;
     held.swap(entries);
     entries.clear();
@@ -450,6 +464,12 @@ struct SyncEngine::Impl {
 
   void check_initstepslew(TimePoint now, Actions& a) {
     if (!init_measuring || !initstepslew_hopeless()) return;
+    if (options.update_once) {
+      a.events.push_back(LogEvent{LogLevel::Warn, "No suitable source for synchronisation"});
+      init_measuring = false;
+      a.quit = 1;
+      return;
+    }
     a.events.push_back(LogEvent{LogLevel::Warn, "No suitable source for initstepslew"});
     end_initstepslew(now);
   }

@@ -75,6 +75,11 @@ struct EngineOptions {
   std::optional<InitStepSlewConfig> initstepslew;
   // chrony's fallbackdrift (see lib/fallback_drift.hpp); nullopt = off.
   std::optional<FallbackDriftConfig> fallbackdrift;
+  // chronyd -q: the configured sources are measured until the first
+  // update, which steps the clock ("System clock wrong by ... (step)");
+  // then Actions::quit asks the daemon to exit (0, or 1 with no usable
+  // source).
+  bool update_once = false;
   // The refid of a source address: IPv4 = the address; IPv6 = the first 4
   // bytes of the MD5 of the address (the daemon supplies it; unset = 0).
   std::function<std::uint32_t(const IpAddress&)> refid_of;
@@ -133,6 +138,8 @@ struct Actions {
   std::vector<ClockEvent> clock;
   // maxchange exceeded: exit with the panic exit code.
   bool panic = false;
+  // update_once is over: exit with this status.
+  std::optional<int> quit;
   // Time to save the drift file (hourly while synchronised).
   std::optional<DriftData> write_drift;
   // When to call handle_timer() next (nullopt = nothing scheduled).

@@ -524,6 +524,43 @@ TEST_CASE("initstepslew below its threshold slews, and gives up without an answe
   }
 }
 
+TEST_CASE("update once (-q): the first update steps the clock, then quit", "[engine]") {
+  SECTION("a source answers") {
+    EngineOptions o;
+    o.update_once = true;
+    Harness h(clock_cfg(0.3, 0.0), o);
+    h.add_server("127.0.0.1", UpstreamConfig{});
+    h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+    h.start();
+    h.run_until(60.0);
+    CHECK(h.logged_prefix("System clock wrong by -0.3"));
+    CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 1);
+    CHECK(std::fabs(h.fake.true_offset_s()) < 0.001);
+  }
+  SECTION("Actions::quit carries the exit status") {
+    EngineOptions o;
+    o.update_once = true;
+    Harness h(clock_cfg(0.3, 0.0), o);
+    h.add_server("127.0.0.1", UpstreamConfig{});
+    h.dead.push_back(addr("127.0.0.1"));
+    h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+    h.take(h.engine.start(h.clock->now()));
+    std::optional<int> quit;
+    for (int guard = 0; guard < 1000 && !quit; ++guard) {
+      const auto w = h.engine.next_wakeup();
+      REQUIRE(w);
+      h.fake.advance_to(h.fake.true_time_s() + std::max(0.0, (*w - h.clock->now()).to_seconds()) + 1e-6);
+      Actions a = h.engine.handle_timer(h.clock->now(), h.rng);
+      quit = a.quit;
+      h.take(std::move(a));
+    }
+    REQUIRE(quit);
+    CHECK(*quit == 1);
+    CHECK(h.logged("No suitable source for synchronisation"));
+    CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 0);
+  }
+}
+
 TEST_CASE("minsources holds selection until enough sources agree", "[engine]") {
   EngineOptions o;
   o.selection.min_sources = 2;
