@@ -20,6 +20,11 @@
 #   --build-dir  gnomon build directory; everything is built and run under
 #              DIR/clknetsim (default: <repo>/build)
 #   --timeout  wall seconds one simulation may take (default 1800)
+#   --controller-conf TEXT, --compute-conf TEXT
+#              extra config lines (chrony syntax, ';' between lines) of the
+#              controller and of each compute node, for every daemon
+#   --controller-server TEXT, --compute-server TEXT
+#              extra options of their `server` line (e.g. "maxpoll 6")
 #
 # Environment: CLKNETSIM_SRC, CHRONY_SRC and GNOMON_SIM_GNOMOND as for
 # run_suite.sh. Without the sources the script prints a SKIP line and exits 0.
@@ -53,7 +58,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 me=fleet
 
-usage() { sed -n '6,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "$me: $*" >&2; exit 2; }
 
 nodes=200
@@ -64,6 +69,10 @@ warmup=1000
 impl=both
 build_dir=$repo/build
 timeout_s=1800
+controller_conf=
+compute_conf=
+controller_server=
+compute_server=
 jobs=2
 while [ $# -gt 0 ]; do
   case $1 in
@@ -75,6 +84,10 @@ while [ $# -gt 0 ]; do
     --impl) impl=${2:?--impl needs a value}; shift 2 ;;
     --build-dir) build_dir=${2:?--build-dir needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
+    --controller-conf) controller_conf=${2?--controller-conf needs a value}; shift 2 ;;
+    --compute-conf) compute_conf=${2?--compute-conf needs a value}; shift 2 ;;
+    --controller-server) controller_server=${2?--controller-server needs a value}; shift 2 ;;
+    --compute-server) compute_server=${2?--compute-server needs a value}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument $1" ;;
   esac
@@ -157,8 +170,10 @@ write_conf() {  # node file
     echo "bindcmdaddress /"
     case $1 in
       1) echo "local stratum 1"; echo "allow" ;;
-      2) echo "server 192.168.123.1 iburst"; echo "local stratum 10"; echo "allow"; echo "makestep 1 3" ;;
-      *) echo "server 192.168.123.2 iburst"; echo "makestep 1 3" ;;
+      2) echo "server 192.168.123.1 iburst $controller_server"; echo "local stratum 10"; echo "allow"; echo "makestep 1 3"
+         [ -z "$controller_conf" ] || tr ';' '\n' <<< "$controller_conf" ;;
+      *) echo "server 192.168.123.2 iburst $compute_server"; echo "makestep 1 3"
+         [ -z "$compute_conf" ] || tr ';' '\n' <<< "$compute_conf" ;;
     esac
   } > "$2"
 }
@@ -230,6 +245,10 @@ run_fleet() {  # impl dir
 value() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
 
 echo "$me: $nodes compute nodes, seed $seed, upstream for $up s then lost for $down s, warmup $warmup s"
+[ -z "$controller_conf" ] || echo "$me: controller also has: $controller_conf"
+[ -z "$compute_conf" ] || echo "$me: compute nodes also have: $compute_conf"
+[ -z "$controller_server" ] || echo "$me: controller's server line also has: $controller_server"
+[ -z "$compute_server" ] || echo "$me: compute nodes' server line also has: $compute_server"
 status=0
 for i in "${impls[@]}"; do
   dir=$work/fleet/$i-s$seed
