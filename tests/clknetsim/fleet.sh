@@ -50,8 +50,8 @@
 # simulation and per node. With --impl both, the gnomond/chronyd ratios.
 # Each run's logs stay in DIR/clknetsim/fleet/IMPL-sSEED/ (log.N: node N's
 # stderr; conf.N its config; log.offset clknetsim's per-second offsets).
-# Exit status: 0 when every simulation ran, 1 when one failed, 2 on a setup
-# error.
+# Exit status: 0 when every simulation ran and no compute node stepped its
+# clock after the loss, 1 otherwise, 2 on a setup error.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -201,6 +201,7 @@ run_fleet() {  # impl dir
   local impl=$1 dir=$2 n role t0 t1 rc
   rm -rf "$dir"
   mkdir -p "$dir" || die "cannot create $dir"
+  times > "$dir/cpu.start"
   write_network "$dir/conf"
   # standin runs gnomond on every node whose config does not start with
   # `deny`, when the role is "server"; node 1 is always chronyd (role none).
@@ -220,6 +221,7 @@ run_fleet() {  # impl dir
   rc=$?
   t1=$(date +%s.%N)
   stop_nodes
+  times > "$dir/cpu.end"
   if [ $rc -ne 0 ]; then
     echo "$me: $impl: clknetsim failed (status $rc); see $dir/log" >&2
     return 1
@@ -239,6 +241,12 @@ run_fleet() {  # impl dir
     done
     awk -v t0="$t0" -v t1="$t1" -v n="$total" \
       'BEGIN { printf "wall_s %.1f\nms_per_node %.0f\n", t1 - t0, (t1 - t0) * 1000 / n }'
+    # CPU time of the nodes and clknetsim: the children's user and system
+    # time (the second line of `times`, "XmY.YYYs XmY.YYYs"), end - start.
+    cat "$dir/cpu.start" "$dir/cpu.end" | awk -v n="$total" '
+      function secs(x) { split(x, p, "m"); return p[1] * 60 + p[2] }
+      FNR == 2 || FNR == 4 { c[FNR] = secs($1) + secs($2) }
+      END { printf "cpu_s %.1f\ncpu_ms_per_node %.0f\n", c[4] - c[2], (c[4] - c[2]) * 1000 / n }'
   } > "$dir/result"
 }
 
@@ -257,14 +265,15 @@ for i in "${impls[@]}"; do
   printf '%s: before loss: max pairwise offset %.1f us, RMS spread %.1f us; after: %.1f us, %.1f us\n' "$i" \
     "$(value "$r" max_before)" "$(value "$r" rms_before)" "$(value "$r" max_after)" "$(value "$r" rms_after)"
   echo "$i: compute-node steps: $(value "$r" steps_before) before the loss, $(value "$r" steps_after) after"
-  echo "$i: simulation took $(value "$r" wall_s) s wall, $(value "$r" ms_per_node) ms per node ($total nodes, $limit simulated s)"
+  [ "$(value "$r" steps_after)" = 0 ] || { echo "$me: $i: a compute node stepped its clock after the loss (see stepwatch lines in $dir/log.N)" >&2; status=1; }
+  echo "$i: simulation took $(value "$r" wall_s) s wall, $(value "$r" ms_per_node) ms per node; CPU $(value "$r" cpu_s) s, $(value "$r" cpu_ms_per_node) ms per node ($total nodes, $limit simulated s)"
 done
 if [ ${#impls[@]} -eq 2 ] && [ $status -eq 0 ]; then
   g=$work/fleet/gnomond-s$seed/result c=$work/fleet/chronyd-s$seed/result
-  for k in max_before rms_before max_after rms_after wall_s; do
+  for k in max_before rms_before max_after rms_after wall_s cpu_s; do
     printf '%s %s %s\n' "$k" "$(value "$g" "$k")" "$(value "$c" "$k")"
   done | awk '{ r[$1] = $3 > 0 ? $2 / $3 : 0 }
-    END { printf "gnomond/chronyd: max pairwise %.3f before, %.3f after; RMS spread %.3f before, %.3f after; wall %.2f\n",
-          r["max_before"], r["max_after"], r["rms_before"], r["rms_after"], r["wall_s"] }'
+    END { printf "gnomond/chronyd: max pairwise %.3f before, %.3f after; RMS spread %.3f before, %.3f after; wall %.2f; CPU %.2f\n",
+          r["max_before"], r["max_after"], r["rms_before"], r["rms_after"], r["wall_s"], r["cpu_s"] }'
 fi
 exit $status
