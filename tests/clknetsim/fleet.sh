@@ -145,14 +145,18 @@ write_network() {  # file
     echo "node1_delay2 = (+ 1e-4 (* 1e-4 (exponential)) $lost)"
     echo "node2_delay1 = (+ 1e-4 (* 1e-4 (exponential)) $lost)"
     # Each node's initial offset (s, up to 2) and frequency error (up to
-    # 100 ppm), from the seed; each frequency then wanders by 1 ppb/s.
-    awk -v seed="$seed" -v total="$total" 'BEGIN {
-      srand(seed)
-      for (n = 2; n <= total; n++) {
-        printf "node%d_offset = %.6f\n", n, 4 * rand() - 2
-        printf "node%d_freq = (+ %.3e (sum (* 1e-9 (normal))))\n", n, 2e-4 * rand() - 1e-4
-      }
-    }'
+    # 100 ppm), from the seed; each frequency then wanders by 1 ppb/s. The
+    # numbers come from the Park-Miller generator (exact in awk's doubles),
+    # so every awk gives the same ones.
+    awk -v seed="$seed" -v total="$total" '
+      function uniform() { x = (16807 * x) % 2147483647; return x / 2147483647 }
+      BEGIN {
+        x = seed % 2147483646 + 1
+        for (n = 2; n <= total; n++) {
+          printf "node%d_offset = %.6f\n", n, 4 * uniform() - 2
+          printf "node%d_freq = (+ %.3e (sum (* 1e-9 (normal))))\n", n, 2e-4 * uniform() - 1e-4
+        }
+      }'
     for ((n = 3; n <= total; n++)); do
       echo "node2_delay$n = $jitter"
       echo "node${n}_delay2 = $jitter"
@@ -193,7 +197,8 @@ stop_nodes() {
   node_pids=()
 }
 node_pids=()
-trap 'stop_nodes; exit 130' INT TERM
+sim_pid=
+trap '[ -z "$sim_pid" ] || kill -TERM "$sim_pid" 2> /dev/null; stop_nodes; exit 130' INT TERM
 
 # Runs the scenario with daemon $1 on the controller and compute nodes; the
 # results go to $2/result (key value lines).
@@ -215,10 +220,14 @@ run_fleet() {  # impl dir
     node_pids+=($!)
   done
   t0=$(date +%s.%N)
+  # In the background, so that a signal to this script is handled at once.
   CLKNETSIM_RANDOM_SEED=$seed timeout -k 10 "$timeout_s" \
     "$clknetsim/clknetsim" -o "$dir/log.offset" -l "$limit" -s "$dir/sock" "$dir/conf" "$total" \
-    > "$dir/stats" 2> "$dir/log"
+    > "$dir/stats" 2> "$dir/log" &
+  sim_pid=$!
+  wait "$sim_pid"
   rc=$?
+  sim_pid=
   t1=$(date +%s.%N)
   stop_nodes
   times > "$dir/cpu.end"
