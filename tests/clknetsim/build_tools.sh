@@ -56,7 +56,7 @@ prepare_source() {
     tar -xf "$src" -C "$top" || { rm -rf "$top"; die "cannot extract $src"; }
     set -- "$top"/*
     { [ $# -eq 1 ] && [ -d "$1" ]; } || { rm -rf "$top"; die "$src does not hold one top directory"; }
-    mv "$1" "$dest" && rmdir "$top" || die "cannot move $1 to $dest"
+    if ! mv "$1" "$dest" || ! rmdir "$top"; then die "cannot move $1 to $dest"; fi
   fi
   echo "$src" > "$stamp"
 }
@@ -85,7 +85,9 @@ build_tools() {
 
   # clknetsim: make is a no-op when clknetsim and clknetsim.so are up to date.
   build_step "$work/logs/clknetsim.log" make -C "$clknetsim" -j"$jobs"
-  [ -x "$clknetsim/clknetsim" ] && [ -f "$clknetsim/clknetsim.so" ] || die "clknetsim build gave no clknetsim/clknetsim.so"
+  if [ ! -x "$clknetsim/clknetsim" ] || [ ! -f "$clknetsim/clknetsim.so" ]; then
+    die "clknetsim build gave no clknetsim/clknetsim.so"
+  fi
 
   # chrony: configured once with these options (--enable-debug: chronyd's debug
   # log in log.N; no readline: chronyc reads its commands from arguments).
@@ -97,11 +99,12 @@ build_tools() {
       echo "$me: warning: no pkg-config: chrony will be built without NTS and SHA keys (Debian: pkg-config nettle-dev libgnutls28-dev)" >&2
     echo "$me: configuring chrony (${chrony_configure[*]})"
     rm -f "$chrony.configured"
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
     build_step "$work/logs/chrony-configure.log" bash -c 'cd "$1" && shift && ./configure "$@"' _ "$chrony" "${chrony_configure[@]}"
     echo "${chrony_configure[*]}" > "$chrony.configured"
   fi
   build_step "$work/logs/chrony.log" make -C "$chrony" -j"$jobs" chronyd chronyc
-  [ -x "$chrony/chronyd" ] && [ -x "$chrony/chronyc" ] || die "chrony build gave no chronyd/chronyc"
+  if [ ! -x "$chrony/chronyd" ] || [ ! -x "$chrony/chronyc" ]; then die "chrony build gave no chronyd/chronyc"; fi
   grep -q '^#define FEAT_NTS' "$chrony/config.h" ||
     echo "$me: note: chrony has no NTS (install nettle-dev libgnutls28-dev and remove $chrony to rebuild): NTS tests will be skipped by the suite" >&2
 
@@ -139,7 +142,7 @@ build_tools() {
       build_step "$work/logs/gnomond.log" cmake --build "$gbuild" --target gnomond -j "$jobs"
       gnomond=$gbuild/daemon/gnomond
       [ -x "$gnomond" ] || gnomond=$(find "$gbuild" -type f -name gnomond -perm -u+x -print -quit)
-      [ -n "$gnomond" ] && [ -x "$gnomond" ] || die "gnomond build gave no gnomond in $gbuild"
+      if [ -z "$gnomond" ] || [ ! -x "$gnomond" ]; then die "gnomond build gave no gnomond in $gbuild"; fi
     fi
   fi
   exec 8>&-
