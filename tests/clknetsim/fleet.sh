@@ -8,6 +8,8 @@
 #   tests/clknetsim/fleet.sh [--nodes N] [--seed S] [--up U] [--down D]
 #                            [--warmup W] [--impl gnomond|chronyd|both]
 #                            [--build-dir DIR] [--timeout T]
+#                            [--controller-conf TEXT] [--compute-conf TEXT]
+#                            [--controller-server TEXT] [--compute-server TEXT]
 #
 #   --nodes    compute nodes (default 200)
 #   --seed     CLKNETSIM_RANDOM_SEED, and the seed of the nodes' initial
@@ -46,8 +48,9 @@
 # offset (the largest max-min of their true clock errors, sampled each
 # simulated second) and their RMS spread (the RMS over time of that max-min);
 # the clock steps each made before and after the loss (seen by the stepwatch
-# preload, which notes every call that steps a clock); the wall time of the
-# simulation and per node. With --impl both, the gnomond/chronyd ratios.
+# preload, which notes every call that steps a clock); the wall and CPU
+# time of the simulation (CPU: user + system of clknetsim and every node),
+# in total and per node. With --impl both, the gnomond/chronyd ratios.
 # Each run's logs stay in DIR/clknetsim/fleet/IMPL-sSEED/ (log.N: node N's
 # stderr; conf.N its config; log.offset clknetsim's per-second offsets).
 # Exit status: 0 when every simulation ran and no compute node stepped its
@@ -58,7 +61,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 me=fleet
 
-usage() { sed -n '6,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "$me: $*" >&2; exit 2; }
 
 nodes=200
