@@ -388,6 +388,13 @@ namespace {
 
 // Discount of the filters' log-likelihood scores per sample.
 constexpr double kScoreDecay = 0.99;
+// How far (natural log-likelihood) a filter's score may fall behind the
+// best one: a likelihood ratio of about 3000. Without a floor, a burst of
+// wander (e.g. a server's clock still settling in its first minutes) left the
+// calm filters so far behind that, with the slow discount above, the most
+// wandering filter steered for 30-80 min after the source had calmed down,
+// its frequency jumping by 1-3 ppm per 64 s sample.
+constexpr double kMaxScoreLag = 8.0;
 // An innovation beyond this many standard deviations is a spike; after a few
 // in a row the model is wrong (e.g. an unannounced step) and the bank restarts.
 constexpr double kGateSigmas2 = 10.0 * 10.0;
@@ -544,6 +551,13 @@ void SourceStats::update_kalman(const NtpSample& sample) {
         k.filters[static_cast<std::size_t>(k.best)].score) {
       k.best = i;
     }
+  }
+  // No filter falls more than kMaxScoreLag behind the best, so that the bank
+  // can turn back within a few samples once a source stops wandering.
+  const double lowest = k.filters[static_cast<std::size_t>(k.best)].score - kMaxScoreLag;
+  for (int i = 0; i < k.filter_count; ++i) {
+    double& score = k.filters[static_cast<std::size_t>(i)].score;
+    score = std::max(score, lowest);
   }
   mix_kalman();
 }

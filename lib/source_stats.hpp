@@ -15,7 +15,9 @@
 //   fewer than 8 delays are known). The wander is not assumed: a bank of
 //   filters with wanders from 1e-20 to 1e-13 (s/s)^2/s runs side by side,
 //   and the estimate is their average weighted by the likelihood of their
-//   recent predictions. A frequency prior (set_frequency_prior: the
+//   recent predictions, none falling more than a likelihood ratio of about
+//   3000 behind the best (so the bank turns back to a calmer model soon
+//   after a burst of wander). A frequency prior (set_frequency_prior: the
 //   reference's skew, e.g. from the drift file) starts the filter.
 // SourceStatsOptions::estimator picks the one used for steering.
 //

@@ -95,17 +95,13 @@ done
 
 clknetsim_src=${CLKNETSIM_SRC:-$repo/../shared/third_party/clknetsim-134028f.tar.gz}
 chrony_src=${CHRONY_SRC:-$repo/../shared/third_party/chrony-4.8.tar.gz}
-for pair in "CLKNETSIM_SRC:$clknetsim_src" "CHRONY_SRC:$chrony_src"; do
-  if [ ! -e "${pair#*:}" ]; then
-    echo "clknetsim suite: SKIP (${pair%%:*} not found: ${pair#*:}; set CLKNETSIM_SRC and CHRONY_SRC to the clknetsim and chrony-4.8 tarballs or extracted directories)"
-    echo "0 passed, 0 failed, 0 skipped"
-    exit 0
-  fi
-done
-
-for tool in make cc g++ tar timeout flock realpath awk; do
-  command -v "$tool" > /dev/null || die "'$tool' is needed (Debian: build-essential coreutils util-linux tar gawk)"
-done
+me=run_suite
+# shellcheck source=tests/clknetsim/build_tools.sh
+. "$here/build_tools.sh"
+if ! check_build_inputs "clknetsim suite"; then
+  echo "0 passed, 0 failed, 0 skipped"
+  exit 0
+fi
 
 mkdir -p "$build_dir" || die "cannot create $build_dir"
 build_dir=$(cd "$build_dir" && pwd)
@@ -121,107 +117,9 @@ flock -n 9 || die "another run_suite.sh is using $work"
 
 # ---------------------------------------------------------------- building
 
-# A source tree, extracted (tarball) or copied (directory) into $work/src, so
-# that nothing is ever built where the sources were found. Reused as long as
-# the source is the same path and not newer than the copy.
-prepare_source() {
-  local label=$1 src dest=$3 stamp=$3.source top
-  src=$(realpath "$2")
-  if [ -d "$dest" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$src" ]; then
-    if [ -f "$src" ] && ! [ "$src" -nt "$stamp" ]; then return 0; fi
-    if [ -d "$src" ] && [ -z "$(find "$src" -newer "$stamp" -print -quit)" ]; then return 0; fi
-  fi
-  echo "run_suite: preparing $label from $src"
-  rm -rf "$dest" "$stamp" "$dest.configured"
-  if [ -d "$src" ]; then
-    cp -a "$src" "$dest" || die "cannot copy $src"
-  else
-    top=$(mktemp -d "$work/src/extract.XXXXXX")
-    tar -xf "$src" -C "$top" || { rm -rf "$top"; die "cannot extract $src"; }
-    set -- "$top"/*
-    { [ $# -eq 1 ] && [ -d "$1" ]; } || { rm -rf "$top"; die "$src does not hold one top directory"; }
-    mv "$1" "$dest" && rmdir "$top" || die "cannot move $1 to $dest"
-  fi
-  echo "$src" > "$stamp"
-}
-
-# Runs a build step with its output in a log; on failure shows the log's end.
-build_step() {
-  local log=$1
-  shift
-  if ! "$@" > "$log" 2>&1; then
-    echo "run_suite: build step failed: $*" >&2
-    tail -n 30 "$log" >&2
-    die "see $log"
-  fi
-}
-
-clknetsim=$work/src/clknetsim
-chrony=$work/src/chrony
-prepare_source clknetsim "$clknetsim_src" "$clknetsim"
-prepare_source chrony "$chrony_src" "$chrony"
-
-# clknetsim: make is a no-op when clknetsim and clknetsim.so are up to date.
-build_step "$work/logs/clknetsim.log" make -C "$clknetsim" -j"$jobs"
-[ -x "$clknetsim/clknetsim" ] && [ -f "$clknetsim/clknetsim.so" ] || die "clknetsim build gave no clknetsim/clknetsim.so"
-
-# chrony: configured once with these options (--enable-debug: chronyd's debug
-# log in log.N; no readline: chronyc reads its commands from arguments).
-chrony_configure=(--enable-debug --disable-readline)
-if [ ! -f "$chrony/Makefile" ] || [ ! -f "$chrony/config.h" ] ||
-   [ "$(cat "$chrony.configured" 2>/dev/null)" != "${chrony_configure[*]}" ]; then
-  command -v bison > /dev/null || die "chrony needs bison (Debian: bison)"
-  command -v pkg-config > /dev/null ||
-    echo "run_suite: warning: no pkg-config: chrony will be built without NTS and SHA keys (Debian: pkg-config nettle-dev libgnutls28-dev)" >&2
-  echo "run_suite: configuring chrony (${chrony_configure[*]})"
-  rm -f "$chrony.configured"
-  build_step "$work/logs/chrony-configure.log" bash -c 'cd "$1" && shift && ./configure "$@"' _ "$chrony" "${chrony_configure[@]}"
-  echo "${chrony_configure[*]}" > "$chrony.configured"
-fi
-build_step "$work/logs/chrony.log" make -C "$chrony" -j"$jobs" chronyd chronyc
-[ -x "$chrony/chronyd" ] && [ -x "$chrony/chronyc" ] || die "chrony build gave no chronyd/chronyc"
-grep -q '^#define FEAT_NTS' "$chrony/config.h" ||
-  echo "run_suite: note: chrony has no NTS (install nettle-dev libgnutls28-dev and remove $chrony to rebuild): NTS tests will be skipped by the suite" >&2
-
-command -v certtool > /dev/null ||
-  echo "run_suite: note: no certtool (Debian: gnutls-bin): 139-nts will be skipped by the suite" >&2
-
-# The stand-in and the node watcher: static, so clknetsim's preload never
-# loads into them.
-for tool in standin nodewatch; do
-  if [ ! -x "$work/$tool" ] || [ "$here/$tool.cpp" -nt "$work/$tool" ]; then
-    echo "run_suite: building $tool"
-    build_step "$work/logs/$tool.log" g++ -static -O2 -o "$work/$tool.new" "$here/$tool.cpp"
-    mv "$work/$tool.new" "$work/$tool"
-  fi
-done
-standin=$work/standin
-nodewatch=$work/nodewatch
-
-# gnomond, when a role runs it: given, or built (incrementally) here.
 need_gnomond=0
 for r in "${roles[@]}"; do [ "$r" = none ] || need_gnomond=1; done
-gnomond=
-if [ $need_gnomond -eq 1 ]; then
-  if [ -n "${GNOMON_SIM_GNOMOND:-}" ]; then
-    gnomond=$(realpath "$GNOMON_SIM_GNOMOND")
-    [ -x "$gnomond" ] || die "GNOMON_SIM_GNOMOND=$GNOMON_SIM_GNOMOND is not an executable"
-  else
-    command -v cmake > /dev/null || die "cmake is needed to build gnomond (or set GNOMON_SIM_GNOMOND)"
-    gbuild=$work/gnomond-build
-    if [ ! -f "$gbuild/CMakeCache.txt" ]; then
-      echo "run_suite: configuring gnomond (portable I/O) in $gbuild"
-      build_step "$work/logs/gnomond-configure.log" cmake -S "$repo" -B "$gbuild" \
-        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGNOMON_PORTABLE_IO=ON \
-        -DGNOMON_BUILD_TESTS=OFF -DGNOMON_BUILD_BENCH=OFF
-    fi
-    echo "run_suite: building gnomond"
-    build_step "$work/logs/gnomond.log" cmake --build "$gbuild" --target gnomond -j "$jobs"
-    gnomond=$gbuild/daemon/gnomond
-    [ -x "$gnomond" ] || gnomond=$(find "$gbuild" -type f -name gnomond -perm -u+x -print -quit)
-    [ -n "$gnomond" ] && [ -x "$gnomond" ] || die "gnomond build gave no gnomond in $gbuild"
-  fi
-fi
+build_tools "$need_gnomond"
 
 # ---------------------------------------------------------------- tests
 

@@ -13,6 +13,11 @@
 //                       on every other chronyd node, "all": on both, "none":
 //                       chronyd everywhere (the baseline)
 //
+// It refuses to run anything unless clknetsim.so is preloaded (an entry of
+// LD_PRELOAD named clknetsim.so) and CLKNETSIM_SOCKET is set: a daemon it
+// starts controls a clock, and that must only ever be clknetsim's simulated
+// clock, never this machine's.
+//
 // gnomond is started with argv[0] = "chronyd", so its log names the program
 // as the suite expects ("chronyd exiting"); nothing else is translated.
 #include <unistd.h>
@@ -47,6 +52,25 @@ std::string first_own_directive(const char* conf_path) {
   return result;
 }
 
+// Whether the process would run inside clknetsim: its preload in LD_PRELOAD
+// (entries separated by ':' or spaces) and its socket named.
+bool inside_clknetsim() {
+  const char* socket = std::getenv("CLKNETSIM_SOCKET");
+  const char* preload = std::getenv("LD_PRELOAD");
+  if (socket == nullptr || *socket == '\0' || preload == nullptr) return false;
+  const std::string list(preload);
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t end = list.find_first_of(": ", start);
+    if (end == std::string::npos) end = list.size();
+    const std::string entry = list.substr(start, end - start);
+    const std::size_t slash = entry.rfind('/');
+    if ((slash == std::string::npos ? entry : entry.substr(slash + 1)) == "clknetsim.so") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 const char* conf_argument(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "-f") == 0) return argv[i + 1];
@@ -59,6 +83,13 @@ const char* conf_argument(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s PROGRAM [ARGS...]\n", argv[0]);
+    return 2;
+  }
+  if (!inside_clknetsim()) {
+    std::fprintf(stderr,
+                 "standin: refusing to run %s outside clknetsim (LD_PRELOAD must hold clknetsim.so "
+                 "and CLKNETSIM_SOCKET must be set)\n",
+                 argv[1]);
     return 2;
   }
   const char* program = argv[1];
