@@ -101,6 +101,7 @@ void EngineOptions::use_chrony_algorithms() {
   poll_rule = PollRule::ChronySamples;
   poll_target = 8;
   iburst_ramp = false;
+  sync_ramp = false;
   reference.fine_slew_rate_ppm = 0.0;
 }
 
@@ -239,6 +240,7 @@ struct SyncEngine::Impl {
       so.poll_rule = options.poll_rule;
       so.poll_target = e.config.polltarget.value_or(options.poll_target);
       so.iburst_ramp = options.iburst_ramp;
+      so.sync_ramp = options.sync_ramp;
       m.source = std::make_unique<Source>(remote, so);
       m.source->stats().set_frequency_prior(frequency_prior());
       if (started && !holding) m.source->start(now);
