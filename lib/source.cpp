@@ -22,6 +22,11 @@ constexpr int kMaxRampRequests = 8;
 constexpr int kSyncRampPollBelowMin = 2;
 constexpr int kMaxSyncRampRequests = 16;
 constexpr double kSyncRampTargetFactor = 2.0;
+// A sample this many times its own distance off the prediction (a step of
+// our clock or of the source's) ends the sync ramp: it refines a good
+// estimate and is not for chasing a changed one, which the usual polling
+// and the statistics' spike handling deal with as without the ramp.
+constexpr double kSyncRampMaxErrorRatio = 10.0;
 constexpr int kMaxAutoBurstTotalSamples = 4;
 // Shortest poll allowed when the source is not on a LAN (log2 s).
 constexpr int kMinNonLanPoll = 0;
@@ -255,8 +260,9 @@ void Source::end_burst_online() {
 }
 
 void Source::maybe_start_sync_ramp() {
+  // From the first sample after the first correction (which 3 samples allow).
   if (!options_.sync_ramp || sync_ramp_done_ || options_.iburst || ramp_poll_ > 0 ||
-      options_.maxpoll <= options_.minpoll || stats_.samples() < kMinSamplesForRegression) {
+      options_.maxpoll <= options_.minpoll || stats_.samples() < kMinSamplesForRegression + 1) {
     return;
   }
   sync_ramp_done_ = true;
@@ -538,9 +544,17 @@ bool Source::process_sample(const std::optional<NtpSample>& sample) {
   const double predicted = stats_.predict_offset(s->time);
   const double error = std::fabs(s->offset_s - predicted);
   stats_.add_sample(*s);
-  maybe_start_sync_ramp();
+  const double distance = s->peer_dispersion_s + 0.5 * s->peer_delay_s;
+  if (error > kSyncRampMaxErrorRatio * distance) {
+    // No sync ramp after such a sample, nor any more of a running one.
+    if (ramp_to_effective_) ramp_poll_ = 0;
+    ramp_to_effective_ = false;
+    if (stats_.samples() > kMinSamplesForRegression) sync_ramp_done_ = true;
+  } else {
+    maybe_start_sync_ramp();
+  }
   update_ramp();
-  adjust_poll(poll_adjustment(error, s->peer_dispersion_s + 0.5 * s->peer_delay_s));
+  adjust_poll(poll_adjustment(error, distance));
   return true;
 }
 

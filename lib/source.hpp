@@ -89,15 +89,18 @@ struct SourceOptions {
   // interval stays within the offset's), up to the poll interval and for at
   // most 8 requests: a few extra samples that pin the frequency down soon.
   bool iburst_ramp = false;
-  // Without iburst: once the first samples make the source usable (3
-  // samples, the first clock correction), poll at a quarter of the minpoll
-  // interval (at least 8 s) until the Kalman estimate is worth twice
-  // poll_target samples, for at most 16 requests. Only when the poll adapts
-  // (maxpoll > minpoll; a fixed poll is kept exactly). Those 3 samples, 64 s
-  // apart, leave the frequency uncertain by about a ppm, and the clock
-  // drifts 100-200 us off over the next 64 s polls; the extra samples pin
-  // it down within minutes (chrony's default scenario, clknetsim, seeds 1-8:
-  // max error after sync 115 -> 64 us, RMS 22 -> 18 us).
+  // Without iburst: from the first sample after the first clock correction
+  // (the 4th: 3 make the source usable), if it agrees with the prediction,
+  // poll at a quarter of the minpoll interval (at least 8 s) until the
+  // Kalman estimate is worth twice poll_target samples, for at most 16
+  // requests. Only when the poll adapts (maxpoll > minpoll; a fixed poll is
+  // kept exactly). The first correction rests on 3 samples 64 s apart whose
+  // frequency is uncertain by about a ppm, and the clock drifts 100-200 us
+  // off over the next 64 s polls; the extra samples pin it down within
+  // minutes (chrony's default scenario in clknetsim, seeds 1-8, with the
+  // 20 ppm fine slew of lib/reference.hpp: max error after sync 115 -> 70
+  // us, RMS 22 -> 17 us). Before the ramp the polls are as without it, so
+  // that a step in the first minutes is seen at the usual poll.
   bool sync_ramp = false;
   double max_delay_s = 3.0;        // test A
   double max_delay_ratio = 0.0;    // test B, 0 = off
