@@ -11,14 +11,15 @@
 //   over a time proportional to the offset's std dev and the update interval
 //   (chrony's correction time ratio 3: the slew rate grows with the square
 //   of the offset), at most at maxslewrate. gnomon corrects offsets near
-//   their uncertainty 10x faster (ratio 0.3), but at most at 20 ppm unless
+//   their uncertainty 10x faster (ratio 0.3), but at most at 5 ppm unless
 //   chrony's rate is faster: with the Kalman estimate the latest offset is
 //   the best one, and lingering on it costs accuracy (default scenario RMS
-//   22.8 -> 21.6 us; at 64 s polling, 10 us jitter, 8.5 -> 7.4 us). The cap
-//   bounds the frequency error a correction adds; at 5 ppm a 300 us
-//   correction took 60 s, nearly a whole 64 s poll, and in the first
-//   minutes after sync the clock stayed off by it (clknetsim 001-defaults,
-//   seed 2: 239 us at 211 s; at 20 ppm, 15 s and 109 us);
+//   22.8 -> 21.6 us; at 64 s polling, 10 us jitter, 8.5 -> 7.4 us), while the
+//   5 ppm keeps the frequency error small (chrony's "10 ppm" criteria; at
+//   20 ppm the first 300 us corrections after sync were done 4x sooner, but
+//   the clock's frequency was then more than 10 ppm off for a while, and
+//   iburst without a drift file took 113 s instead of 23 to be within
+//   100 us and 10 ppm);
 // - a new update during a running slew adds its own rate to the running one
 //   instead of re-planning the whole pending amount from its own (short)
 //   interval: after a holdover, a large correction planned over minutes is
@@ -59,7 +60,7 @@ struct ReferenceOptions {
   // instead (10x faster), at most at fine_slew_rate_ppm (unless chrony's
   // rate is faster); 0 = chrony's correction only. See correction_time().
   double fine_correction_time_ratio = 0.3;
-  double fine_slew_rate_ppm = 20.0;
+  double fine_slew_rate_ppm = 5.0;
   double max_drift_ppm = 100000.0;     // |frequency| set on the clock is clamped here
   std::optional<MaxChangeConfig> maxchange;  // nullopt = no panic guard
   double log_change_threshold_s = 1.0; // "System clock wrong by" warning above this

@@ -94,13 +94,14 @@ struct SourceOptions {
   // poll at a quarter of the minpoll interval (at least 8 s) until the
   // Kalman estimate is worth twice poll_target samples, for at most 16
   // requests. Only when the poll adapts (maxpoll > minpoll; a fixed poll is
-  // kept exactly). The first correction rests on 3 samples 64 s apart whose
-  // frequency is uncertain by about a ppm, and the clock drifts 100-200 us
-  // off over the next 64 s polls; the extra samples pin it down within
-  // minutes (chrony's default scenario in clknetsim, seeds 1-8, with the
-  // 20 ppm fine slew of lib/reference.hpp: max error after sync 115 -> 70
-  // us, RMS 22 -> 17 us). Before the ramp the polls are as without it, so
-  // that a step in the first minutes is seen at the usual poll.
+  // kept exactly) and, as SyncEngine sets it, with a single source (with
+  // several, their combination already brings more samples per poll). The
+  // first correction rests on 3 samples 64 s apart whose frequency is
+  // uncertain by about a ppm, and the clock drifts 100-200 us off over the
+  // next 64 s polls; the extra samples pin it down within minutes (chrony's
+  // default scenario in clknetsim, seeds 1-8: max error after sync 115 ->
+  // 86 us, RMS 22 -> 17.6 us). Before the ramp the polls are as without it,
+  // so that a step in the first minutes is seen at the usual poll.
   bool sync_ramp = false;
   double max_delay_s = 3.0;        // test A
   double max_delay_ratio = 0.0;    // test B, 0 = off
@@ -301,6 +302,8 @@ class Source {
   // Told by the sync engine whether this source is the selected one (it
   // backs off more slowly on lost replies).
   void set_sync_peer(bool selected) { sync_peer_ = selected; }
+  // SourceOptions::sync_ramp, as the set of sources changes.
+  void set_sync_ramp(bool on) { options_.sync_ramp = on; }
   // Signs requests and verifies replies (symmetric key or NTS, see
   // lib/ntp_auth.hpp). A source with options().nts sends nothing without one.
   void set_authenticator(std::shared_ptr<ClientAuthenticator> auth) { auth_ = std::move(auth); }

@@ -219,6 +219,27 @@ struct SyncEngine::Impl {
     return ip + " (" + e.config.address + ")";
   }
 
+  // The sync ramp (SourceOptions::sync_ramp) only with a single source:
+  // with several, their combination already brings more samples per poll,
+  // and the ramp's extra requests would be multiplied by their number. A
+  // pool counts as its maxsources.
+  [[nodiscard]] bool sync_ramp_wanted() const {
+    std::size_t configured = 0;
+    for (const Entry& x : entries) {
+      if (x.local) continue;
+      configured += x.config.mode == SourceMode::Pool
+                        ? static_cast<std::size_t>(std::max(1, x.config.max_sources))
+                        : 1;
+    }
+    return options.sync_ramp && configured <= 1;
+  }
+  void update_sync_ramp() {
+    const bool on = sync_ramp_wanted();
+    for (auto& x : entries)
+      for (auto& m : x.members)
+        if (m.source) m.source->set_sync_ramp(on);
+  }
+
   Member make_member() {
     Member m;
     m.id = next_source++;
@@ -240,7 +261,7 @@ struct SyncEngine::Impl {
       so.poll_rule = options.poll_rule;
       so.poll_target = e.config.polltarget.value_or(options.poll_target);
       so.iburst_ramp = options.iburst_ramp;
-      so.sync_ramp = options.sync_ramp;
+      so.sync_ramp = sync_ramp_wanted();
       m.source = std::make_unique<Source>(remote, so);
       m.source->stats().set_frequency_prior(frequency_prior());
       if (started && !holding) m.source->start(now);
@@ -287,6 +308,7 @@ struct SyncEngine::Impl {
       e.retry_s = options.resolve_retry_min_s;
     }
     entries.push_back(std::move(e));
+    update_sync_ramp();
     return entries.back().id;
   }
 
@@ -297,6 +319,7 @@ struct SyncEngine::Impl {
     const bool was_local = it->local;
     entries.erase(it);
     if (was_local) sync_local_options();
+    update_sync_ramp();
   }
 
   // Candidates for selection, at cooked time `cnow`.
