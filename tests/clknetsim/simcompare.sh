@@ -76,5 +76,5 @@ for n in "${names[@]}"; do
       -v sr="${s_rms:-0}" -v sm="${s_max:-0}" -v scr="${sc_rms:-0}" -v scm="${sc_max:-0}" 'BEGIN {
     printf "%-22s | %7.1f / %7.1f | %7.1f / %7.1f | %7.1f / %7.1f | %7.1f / %7.1f | %.2f, %.2f\n", n,
       sr, sm, gr * 1e6, gm * 1e6, cr * 1e6, cm * 1e6, scr, scm,
-      gr > 0 ? sr / (gr * 1e6) : 0, gm > 0 ? sm / (gm * 1e6) : 0 }'
+      (gr > 0 ? sr / (gr * 1e6) : 0), (gm > 0 ? sm / (gm * 1e6) : 0) }'
 done
