@@ -20,6 +20,17 @@ constexpr int kAutoBurstGoodSamples = 1;
 // 2^3 s and grows to the poll within at most this many requests.
 constexpr int kIburstRampFirstPoll = 3;
 constexpr int kMaxRampRequests = 8;
+// The sync ramp (SourceOptions::sync_ramp): its interval below minpoll's
+// (log2), its most requests, and the estimate's worth that ends it, in
+// multiples of the poll target.
+constexpr int kSyncRampPollBelowMin = 2;
+constexpr int kMaxSyncRampRequests = 16;
+constexpr double kSyncRampTargetFactor = 2.0;
+// A sample this many times its own distance off the prediction (a step of
+// our clock or of the source's) ends the sync ramp: it refines a good
+// estimate and is not for chasing a changed one, which the usual polling
+// and the statistics' spike handling deal with as without the ramp.
+constexpr double kSyncRampMaxErrorRatio = 10.0;
 constexpr int kMaxAutoBurstTotalSamples = 4;
 // Shortest poll allowed when the source is not on a LAN (log2 s).
 constexpr int kMinNonLanPoll = 0;
@@ -255,13 +266,34 @@ void Source::end_burst_online() {
   if (iburst_running_ && options_.iburst_ramp && poll_ > kIburstRampFirstPoll) {
     ramp_poll_ = kIburstRampFirstPoll;
     ramp_left_ = kMaxRampRequests;
+    ramp_to_effective_ = false;
     update_ramp();
   }
   iburst_running_ = false;
 }
 
+void Source::maybe_start_sync_ramp() {
+  // From the first sample after the first correction (which 3 samples allow).
+  if (!options_.sync_ramp || sync_ramp_done_ || options_.iburst || ramp_poll_ > 0 ||
+      options_.maxpoll <= options_.minpoll || stats_.samples() < kMinSamplesForRegression + 1) {
+    return;
+  }
+  sync_ramp_done_ = true;
+  const int p = std::max(options_.minpoll - kSyncRampPollBelowMin, kIburstRampFirstPoll);
+  if (p >= poll_) return;
+  ramp_poll_ = p;
+  ramp_left_ = kMaxSyncRampRequests;
+  ramp_to_effective_ = true;
+}
+
 void Source::update_ramp() {
   if (ramp_poll_ <= 0) return;
+  if (ramp_to_effective_) {
+    // The sync ramp keeps its interval until the estimate is worth enough.
+    const double target = kSyncRampTargetFactor * static_cast<double>(options_.poll_target);
+    if (stats_.kalman_effective_samples() >= target) ramp_poll_ = 0;
+    return;
+  }
   // The next interval: the longest (doubling, never shrinking) over which
   // the frequency's uncertainty moves the offset no more than the offset's
   // own uncertainty. The ramp ends when that reaches the poll interval.
@@ -461,6 +493,7 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
   } else if (ramp_poll_ > 0 && --ramp_left_ <= 0) {
     ramp_poll_ = 0;
   }
+  if (ramp_poll_ <= 0) ramp_to_effective_ = false;
 
   restart_timer(now, transmit_delay_s(now, true));
   action.request = req;
@@ -525,8 +558,17 @@ bool Source::process_sample(const std::optional<NtpSample>& sample) {
   const double predicted = stats_.predict_offset(s->time);
   const double error = std::fabs(s->offset_s - predicted);
   stats_.add_sample(*s);
+  const double distance = s->peer_dispersion_s + 0.5 * s->peer_delay_s;
+  if (error > kSyncRampMaxErrorRatio * distance) {
+    // No sync ramp after such a sample, nor any more of a running one.
+    if (ramp_to_effective_) ramp_poll_ = 0;
+    ramp_to_effective_ = false;
+    if (stats_.samples() > kMinSamplesForRegression) sync_ramp_done_ = true;
+  } else {
+    maybe_start_sync_ramp();
+  }
   update_ramp();
-  adjust_poll(poll_adjustment(error, s->peer_dispersion_s + 0.5 * s->peer_delay_s));
+  adjust_poll(poll_adjustment(error, distance));
   return true;
 }
 

@@ -102,6 +102,7 @@ void EngineOptions::use_chrony_algorithms() {
   poll_rule = PollRule::ChronySamples;
   poll_target = 8;
   iburst_ramp = false;
+  sync_ramp = false;
   reference.fine_slew_rate_ppm = 0.0;
 }
 
@@ -221,6 +222,27 @@ struct SyncEngine::Impl {
     return ip + " (" + e.config.address + ")";
   }
 
+  // The sync ramp (SourceOptions::sync_ramp) only with a single source:
+  // with several, their combination already brings more samples per poll,
+  // and the ramp's extra requests would be multiplied by their number. A
+  // pool counts as its maxsources.
+  [[nodiscard]] bool sync_ramp_wanted() const {
+    std::size_t configured = 0;
+    for (const Entry& x : entries) {
+      if (x.local) continue;
+      configured += x.config.mode == SourceMode::Pool
+                        ? static_cast<std::size_t>(std::max(1, x.config.max_sources))
+                        : 1;
+    }
+    return options.sync_ramp && configured <= 1;
+  }
+  void update_sync_ramp() {
+    const bool on = sync_ramp_wanted();
+    for (auto& x : entries)
+      for (auto& m : x.members)
+        if (m.source) m.source->set_sync_ramp(on && !x.init);
+  }
+
   Member make_member() {
     Member m;
     m.id = next_source++;
@@ -242,6 +264,7 @@ struct SyncEngine::Impl {
       so.poll_rule = options.poll_rule;
       so.poll_target = e.config.polltarget.value_or(options.poll_target);
       so.iburst_ramp = options.iburst_ramp && !e.init;
+      so.sync_ramp = sync_ramp_wanted() && !e.init;
       m.source = std::make_unique<Source>(remote, so);
       m.source->stats().set_frequency_prior(frequency_prior());
       if (started && !holding) m.source->start(now);
@@ -289,6 +312,7 @@ struct SyncEngine::Impl {
       e.retry_s = options.resolve_retry_min_s;
     }
     entries.push_back(std::move(e));
+    update_sync_ramp();
     return entries.back().id;
   }
 
@@ -299,6 +323,7 @@ struct SyncEngine::Impl {
     const bool was_local = it->local;
     entries.erase(it);
     if (was_local) sync_local_options();
+    update_sync_ramp();
   }
 
   // Candidates for selection, at cooked time `cnow`.
@@ -486,6 +511,7 @@ struct SyncEngine::Impl {
       for (const Member& m : e.members) selection.remove(m.id);
     entries.clear();
     entries.swap(held);
+    update_sync_ramp();
     for (auto& e : entries)
       for (auto& m : e.members)
         if (m.source) m.source->start(now);

@@ -65,6 +65,7 @@ struct EngineOptions {
   PollRule poll_rule = PollRule::KalmanEffectiveSamples;
   int poll_target = 8;
   bool iburst_ramp = true;
+  bool sync_ramp = true;   // SourceOptions::sync_ramp
   // Samples kept per source unless its line says otherwise (minsamples,
   // maxsamples); nullopt = the estimator's defaults.
   std::optional<int> min_samples;

@@ -12,6 +12,10 @@
 //                       (their config starts with `deny`), "server": gnomond
 //                       on every other chronyd node, "all": on both, "none":
 //                       chronyd everywhere (the baseline)
+//   GNOMON_SIM_SERVER_PROGRAM  if set, the program run instead of either
+//                       daemon on the nodes that are not clients (e.g.
+//                       lowprec_server, a server like busybox ntpd), whatever
+//                       the role; it gets no arguments
 //
 // It refuses to run anything unless clknetsim.so is preloaded (an entry of
 // LD_PRELOAD named clknetsim.so) and CLKNETSIM_SOCKET is set: a daemon it
@@ -100,10 +104,18 @@ int main(int argc, char** argv) {
   const std::string role = role_env != nullptr ? role_env : "none";
 
   bool use_gnomond = false;
-  if (std::strcmp(base, "chronyd") == 0 && role != "none") {
+  const char* server_program = std::getenv("GNOMON_SIM_SERVER_PROGRAM");
+  if (std::strcmp(base, "chronyd") == 0) {
     const char* conf = conf_argument(argc, argv);
     const bool client = conf != nullptr && first_own_directive(conf) == "deny";
+    if (!client && server_program != nullptr && *server_program != '\0') {
+      char* server_argv[] = {const_cast<char*>(server_program), nullptr};
+      ::execv(server_program, server_argv);
+      std::fprintf(stderr, "standin: cannot run %s: %s\n", server_program, std::strerror(errno));
+      return 127;
+    }
     use_gnomond = role == "all" || (role == "client" && client) || (role == "server" && !client);
+    if (role == "none") use_gnomond = false;
   }
   if (use_gnomond) {
     if (gnomond == nullptr || *gnomond == '\0') {
