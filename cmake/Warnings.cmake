@@ -2,9 +2,12 @@
 add_library(gnomon_options INTERFACE)
 add_library(gnomon::options ALIAS gnomon_options)
 target_compile_options(gnomon_options INTERFACE
-  -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion -Wno-sign-conversion
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
   -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Wdouble-promotion
   -Wformat=2 -Wimplicit-fallthrough)
+if(GNOMON_WERROR)
+  target_compile_options(gnomon_options INTERFACE -Werror)
+endif()
 target_compile_definitions(gnomon_options INTERFACE GNOMON_VERSION="${PROJECT_VERSION}")
 if(GNOMON_SANITIZE)
   target_compile_options(gnomon_options INTERFACE

@@ -5,5 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-build}"
 shift || true
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" "$@" >/dev/null
+# GNOMON_CMAKE_ARGS: extra cmake arguments from the environment (CI sets
+# -DGNOMON_WERROR=ON there).
+# shellcheck disable=SC2086
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" ${GNOMON_CMAKE_ARGS:-} "$@" >/dev/null
 cmake --build "$dir" -j"$(nproc)"

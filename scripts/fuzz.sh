@@ -15,7 +15,7 @@ start=$(date +%s)
 
 mkdir -p "$BUILD"
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD" -DGNOMON_FUZZ=ON -DGNOMON_BUILD_TESTS=OFF \
-  -DGNOMON_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD/configure.log" 2>&1 ||
+  -DGNOMON_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo ${GNOMON_CMAKE_ARGS:-} >"$BUILD/configure.log" 2>&1 ||
   { cat "$BUILD/configure.log"; exit 1; }
 cmake --build "$BUILD" --target fuzz_all -j"$JOBS"
 built=$(date +%s)

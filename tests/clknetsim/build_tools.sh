@@ -136,7 +136,7 @@ build_tools() {
         echo "$me: configuring gnomond (portable I/O) in $gbuild"
         build_step "$work/logs/gnomond-configure.log" cmake -S "$repo" -B "$gbuild" \
           -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGNOMON_PORTABLE_IO=ON \
-          -DGNOMON_BUILD_TESTS=OFF -DGNOMON_BUILD_BENCH=OFF
+          -DGNOMON_BUILD_TESTS=OFF -DGNOMON_BUILD_BENCH=OFF ${GNOMON_CMAKE_ARGS:-}
       fi
       echo "$me: building gnomond"
       build_step "$work/logs/gnomond.log" cmake --build "$gbuild" --target gnomond -j "$jobs"
