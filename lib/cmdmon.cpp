@@ -211,6 +211,8 @@ constexpr std::array<RequestLength, kCommandCount> kRequestLengths{{
     {28, 8},    // 70 RELOAD_SOURCES
     {28, 4},    // 71 DOFFSET2
     {52, 0},    // 72 MODIFY_SELECTOPTS
+    {48, 0},    // 73 MODIFY_OFFSET
+    {48, 0},    // 74 LOCAL3
 }};
 
 // Reply body layouts: offsets of the fields we read and write.

@@ -127,9 +127,11 @@ enum class Command : std::uint16_t {
   ReloadSources = 70,
   Doffset2 = 71,
   ModifySelectOpts = 72,  // 4.4+
+  ModifyOffset = 73,      // a source's offset option
+  Local3 = 74,            // `local` with orphan, distance, activate, waitsynced, waitunsynced
 };
 // One past the highest request code in the length table.
-inline constexpr std::uint16_t kCommandCount = 73;
+inline constexpr std::uint16_t kCommandCount = 75;
 
 enum class ReplyType : std::uint16_t {
   Null = 1,

@@ -815,7 +815,7 @@ TEST_CASE("cmdmon server bad input: wrong protocol version") {
 
 TEST_CASE("cmdmon server bad input: unknown command is 502 Invalid") {
   FakeProvider p;
-  for (std::uint16_t c : {std::uint16_t{12}, std::uint16_t{27}, std::uint16_t{73}, std::uint16_t{999},
+  for (std::uint16_t c : {std::uint16_t{12}, std::uint16_t{27}, std::uint16_t{75}, std::uint16_t{999},
                           std::uint16_t{0xFFFF}}) {
     CAPTURE(c);
     for (ChannelKind ch : {ChannelKind::Udp, ChannelKind::UnixSocket}) {
@@ -853,6 +853,21 @@ TEST_CASE("cmdmon server bad input: request too short for its command is 518") {
   CHECK(reply_status(s) == static_cast<std::uint16_t>(Status::Unauthorised));
   const auto t = serve(raw_request(static_cast<std::uint16_t>(Command::ServerStats), 40), ChannelKind::Udp, p);
   CHECK(reply_status(t) == static_cast<std::uint16_t>(Status::BadPacketLength));
+}
+
+TEST_CASE("cmdmon server: chrony's newest write commands are known, so UDP gets 501") {
+  FakeProvider p;
+  // chronyc's `local ...` (LOCAL3) and `offset` (MODIFY_OFFSET): 48 bytes each.
+  for (Command c : {Command::Local3, Command::ModifyOffset}) {
+    CAPTURE(static_cast<int>(c));
+    CHECK(required_request_length(static_cast<std::uint16_t>(c)) == 48);
+    const auto s = serve(raw_request(static_cast<std::uint16_t>(c), 48), ChannelKind::Udp, p);
+    REQUIRE(s.result.replied());
+    CHECK(reply_status(s) == static_cast<std::uint16_t>(Status::Unauthorised));
+    const auto t = serve(raw_request(static_cast<std::uint16_t>(c), 47), ChannelKind::UnixSocket, p);
+    REQUIRE(t.result.replied());
+    CHECK(reply_status(t) == static_cast<std::uint16_t>(Status::BadPacketLength));
+  }
 }
 
 TEST_CASE("cmdmon server bad input: a write command over UDP is 501") {
