@@ -355,11 +355,15 @@ bool read_enabled(TableReader& t) {
 }
 
 void read_local(const toml::table& table, Reporter& r, Config& cfg) {
-  TableReader t(table, "[local]", {"enabled", "stratum", "orphan", "distance"}, r);
+  TableReader t(table, "[local]",
+                {"enabled", "stratum", "orphan", "distance", "activate", "wait-synced", "wait-unsynced"}, r);
   cfg.local.enabled = read_enabled(t);
   t.read_int("stratum", rules::kStratumMin, rules::kStratumMax, cfg.local.stratum);
   t.read_bool("orphan", cfg.local.orphan);
-  t.read_double("distance", 0.0, rules::kSecondsMax, true, cfg.local.distance_s);
+  t.read_double("distance", 0.0, rules::kSecondsMax, false, cfg.local.distance_s);
+  t.read_double("activate", 0.0, rules::kSecondsMax, false, cfg.local.activate_s);
+  t.read_double("wait-synced", 0.0, rules::kSecondsMax, false, cfg.local.wait_synced_s);
+  t.read_double("wait-unsynced", 0.0, rules::kSecondsMax, false, cfg.local.wait_unsynced_s);
   t.report_unknown_keys();
 }
 
@@ -414,14 +418,15 @@ void read_makestep(TableReader& parent, Reporter& r, ClockConfig& clock) {
 
 void read_clock(const toml::table& table, Reporter& r, Config& cfg) {
   TableReader t(table, "[clock]",
-                {"control", "makestep", "maxslewrate-ppm", "maxupdateskew-ppm", "driftfile", "rtcsync",
-                 "leapsectz"},
+                {"control", "makestep", "maxslewrate-ppm", "maxupdateskew-ppm", "maxclockerror-ppm",
+                 "driftfile", "rtcsync", "leapsectz"},
                 r);
   ClockConfig& c = cfg.clock;
   t.read_bool("control", c.control);
   read_makestep(t, r, c);
   t.read_double("maxslewrate-ppm", 0.0, rules::kPpmMax, true, c.maxslewrate_ppm);
   t.read_double("maxupdateskew-ppm", 0.0, rules::kPpmMax, true, c.maxupdateskew_ppm);
+  t.read_double("maxclockerror-ppm", 0.0, rules::kPpmMax, false, c.maxclockerror_ppm);
   t.read_string("driftfile", c.driftfile);
   t.read_bool("rtcsync", c.rtcsync);
   t.read_string("leapsectz", c.leapsectz);
