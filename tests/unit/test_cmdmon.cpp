@@ -168,12 +168,17 @@ struct Served {
   std::vector<std::uint8_t> reply;
 };
 
-Served serve(const std::vector<std::uint8_t>& request, ChannelKind channel, FakeProvider& provider) {
+Served serve_with(const std::vector<std::uint8_t>& request, ChannelKind channel, FakeProvider& provider,
+                  const OpenCommands& open) {
   std::vector<std::uint8_t> out(kMaxReplyLength, 0xEE);
   Served s;
-  s.result = handle_command(request, channel, provider, out);
+  s.result = handle_command(request, channel, provider, out, open);
   if (s.result.replied()) s.reply.assign(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(s.result.reply_length));
   return s;
+}
+
+Served serve(const std::vector<std::uint8_t>& request, ChannelKind channel, FakeProvider& provider) {
+  return serve_with(request, channel, provider, OpenCommands());
 }
 
 std::uint16_t reply_status(const Served& s) { return be16(s.reply, 8); }
@@ -868,6 +873,32 @@ TEST_CASE("cmdmon server: chrony's newest write commands are known, so UDP gets 
     REQUIRE(t.result.replied());
     CHECK(reply_status(t) == static_cast<std::uint16_t>(Status::BadPacketLength));
   }
+}
+
+TEST_CASE("cmdmon server: opencommands decides what UDP may ask for", "[cmdmon]") {
+  FakeProvider p;
+  const OpenCommands dflt;
+  CHECK(dflt.open(static_cast<std::uint16_t>(Command::Tracking)));
+  CHECK(dflt.open(static_cast<std::uint16_t>(Command::NSources)));
+  CHECK_FALSE(dflt.open(static_cast<std::uint16_t>(Command::ServerStats)));
+  CHECK_FALSE(dflt.open(static_cast<std::uint16_t>(Command::MakeStep)));
+
+  std::string unknown;
+  CHECK_FALSE(OpenCommands::from_names({"tracking", "settime"}, &unknown));
+  CHECK(unknown == "settime");
+  const OpenCommands none = OpenCommands::from_names({}).value();
+  const OpenCommands stats = OpenCommands::from_names({"serverstats", "sources"}).value();
+  CHECK(stats.open(static_cast<std::uint16_t>(Command::NSources)));
+  CHECK(stats.open(static_cast<std::uint16_t>(Command::SourceData)));
+  CHECK_FALSE(stats.open(static_cast<std::uint16_t>(Command::Tracking)));
+
+  const auto closed = serve_with(build_request(Command::Tracking), ChannelKind::Udp, p, none);
+  CHECK(reply_status(closed) == static_cast<std::uint16_t>(Status::Unauthorised));
+  const auto opened = serve_with(build_request(Command::ServerStats), ChannelKind::Udp, p, stats);
+  CHECK(reply_status(opened) == static_cast<std::uint16_t>(Status::Success));
+  // The Unix socket serves everything whatever is open.
+  const auto unix_socket = serve_with(build_request(Command::Tracking), ChannelKind::UnixSocket, p, none);
+  CHECK(reply_status(unix_socket) == static_cast<std::uint16_t>(Status::Success));
 }
 
 TEST_CASE("cmdmon server bad input: a write command over UDP is 501") {
