@@ -88,15 +88,18 @@ double Reference::root_distance_s(TimePoint now) {
 }
 
 void Reference::note_time(TimePoint now) {
-  const bool synced = synchronised_ && !local_active_;
+  const bool synced = synchronised_;
   if (!synced && (was_synced_ || !unsync_since_)) unsync_since_ = now;
   was_synced_ = synced;
   last_noted_ = now;
 }
 
 LocalInputs Reference::local_inputs(TimePoint cooked_now) const {
+  // As chronyd: a selection that finds no usable source leaves us
+  // synchronised (only no majority and the like unsynchronise), and the
+  // growing root distance decides when the local reference takes over.
   LocalInputs in;
-  in.synchronised = synchronised_ && !local_active_;
+  in.synchronised = synchronised_;
   if (in.synchronised && have_ref_time_) {
     in.root_distance_s = root_delay_s_ / 2.0 + root_dispersion_at(cooked_now);
     in.since_update_s = (cooked_now - ref_time_).to_seconds();

@@ -139,7 +139,8 @@ class Reference {
   void on_unknown_step();
   // The leap vote changed between updates (only used while synchronised).
   void update_leap(Leap leap);
-  // Selection's verdict: the local reference should be served.
+  // Selection's verdict: the local reference is the selected source (shown
+  // by `sources`; what is served follows the activation rules instead).
   void set_local_active(bool active) { local_active_ = active; }
   // The engine's time now: when we stopped being synchronised (for the
   // local reference's waitunsynced) is taken from these calls, so call it

@@ -359,9 +359,14 @@ TEST_CASE("local reference: fallback and return", "[reference]") {
   CHECK(s.stratum == 9);
   CHECK(s.refid == 0x7F000001u);
 
-  ref.set_local_active(true);  // selection: no real source usable
+  // Selection found no usable source: still the source until the distance
+  // grows over `distance`, as in chronyd.
+  ref.set_local_active(true);
+  CHECK(ref.served_state(clock.t).stratum == 9);
+  ref.set_local_active(false);
+  ref.set_unsynchronised();  // no majority
   CHECK(ref.served_state(clock.t).stratum == 10);
-  ref.set_local_active(false);  // upstreams returned
+  static_cast<void>(ref.update(clock.t, in));  // upstreams returned
   CHECK(ref.served_state(clock.t).stratum == 9);
 
   // Root distance above `distance` (1 s) also activates it.
