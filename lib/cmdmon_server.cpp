@@ -81,6 +81,8 @@ Reply dispatch(Command command, std::span<const std::uint8_t> request, ReplyHead
       return status_only(h, Status::Success, out);
     case Command::ReloadSources:
       return status_only(h, provider.reload_sources(), out);
+    case Command::Local3:
+      return status_only(h, provider.set_local(args.local), out);
     case Command::RtcReport:
       return status_only(h, Status::NoRtc, out);
     case Command::Smoothing:

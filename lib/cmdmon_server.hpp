@@ -73,6 +73,8 @@ class ControlDataProvider {
   [[nodiscard]] virtual Status burst(const SourceMatch& sources, int good_samples, int total_samples) = 0;
   [[nodiscard]] virtual Status set_online(const SourceMatch& sources, bool online) = 0;
   [[nodiscard]] virtual Status reload_sources() = 0;
+  // chronyc `local ...` / `local off`; not supported unless overridden.
+  [[nodiscard]] virtual Status set_local(const LocalRequest& /*local*/) { return Status::Invalid; }
 };
 
 enum class CommandOutcome : std::uint8_t {

@@ -740,6 +740,15 @@ Actions SyncEngine::on_resolved(EntryId entry, const std::vector<IpAddress>& add
 
 std::optional<TimePoint> SyncEngine::next_wakeup() const { return impl_->wakeup(); }
 
+Actions SyncEngine::set_local(const LocalConfig& local, TimePoint now) {
+  Actions a;
+  impl_->options.reference.local = local;
+  impl_->sync_local_options();
+  impl_->run_selection(now, std::nullopt, a);
+  impl_->finish(a);
+  return a;
+}
+
 Actions SyncEngine::make_step(TimePoint now) {
   Actions a;
   const ClockCorrection corr = impl_->reference.make_step(now);

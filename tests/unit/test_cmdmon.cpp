@@ -150,6 +150,11 @@ class FakeProvider : public ControlDataProvider {
     ++reloads;
     return Status::Success;
   }
+  Status set_local(const LocalRequest& l) override {
+    local = l;
+    return Status::Success;
+  }
+  std::optional<LocalRequest> local;
 
   struct ClientQuery {
     std::uint32_t first = 0, max = 0, min_hits = 0;
@@ -899,6 +904,34 @@ TEST_CASE("cmdmon server: opencommands decides what UDP may ask for", "[cmdmon]"
   // The Unix socket serves everything whatever is open.
   const auto unix_socket = serve_with(build_request(Command::Tracking), ChannelKind::UnixSocket, p, none);
   CHECK(reply_status(unix_socket) == static_cast<std::uint16_t>(Status::Success));
+}
+
+TEST_CASE("cmdmon server: chronyc's local command (LOCAL3) reaches the provider", "[cmdmon]") {
+  FakeProvider p;
+  std::vector<std::uint8_t> req = raw_request(static_cast<std::uint16_t>(Command::Local3), 48);
+  auto put = [&](std::size_t off, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) req[off + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+  };
+  put(20, 1);                    // on
+  put(24, 5);                    // stratum
+  put(28, encode_float(1.0));    // distance
+  put(32, 1);                    // orphan
+  put(36, encode_float(0.5));    // activate
+  put(40, encode_float(100.0));  // waitsynced
+  put(44, encode_float(20.0));   // waitunsynced
+  const auto s = serve(req, ChannelKind::UnixSocket, p);
+  CHECK(reply_status(s) == static_cast<std::uint16_t>(Status::Success));
+  REQUIRE(p.local);
+  CHECK(p.local->on);
+  CHECK(p.local->stratum == 5);
+  CHECK(p.local->distance_s == Approx(1.0));
+  CHECK(p.local->orphan);
+  CHECK(p.local->activate_s == Approx(0.5));
+  CHECK(p.local->wait_synced_s == Approx(100.0));
+  CHECK(p.local->wait_unsynced_s == Approx(20.0));
+  put(20, 0);  // local off
+  static_cast<void>(serve(req, ChannelKind::UnixSocket, p));
+  CHECK_FALSE(p.local->on);
 }
 
 TEST_CASE("cmdmon server bad input: a write command over UDP is 501") {

@@ -337,6 +337,28 @@ TEST_CASE("LOCL serves while no upstream is usable, and the upstream takes over"
   CHECK(h.engine.served_state(h.clock->now()).stratum == 2);
 }
 
+TEST_CASE("chronyc local and local off change the local reference at run time", "[engine]") {
+  Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.network_up = false;
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.start();
+  h.run_until(10.0);
+  CHECK_FALSE(h.engine.served_state(h.clock->now()).synchronised());
+  LocalConfig l;
+  l.enabled = true;
+  l.stratum = 7;
+  l.wait_unsynced_s = 20.0;
+  static_cast<void>(h.engine.set_local(l, h.clock->now()));
+  CHECK_FALSE(h.engine.served_state(h.clock->now()).synchronised());  // waiting 20 s
+  h.run_until(40.0);
+  ServedState s = h.engine.served_state(h.clock->now());
+  CHECK(s.stratum == 7);
+  CHECK(s.refid == kLocalRefid);
+  static_cast<void>(h.engine.set_local(LocalConfig{}, h.clock->now()));
+  CHECK_FALSE(h.engine.served_state(h.clock->now()).synchronised());
+}
+
 TEST_CASE("reload keeps unchanged sources and their statistics", "[engine]") {
   Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
   h.add_server("127.0.0.1", UpstreamConfig{});
