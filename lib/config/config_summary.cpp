@@ -318,6 +318,8 @@ std::string format_as_toml(const Config& c) {
   out += "socket = " + quote(c.control.socket) + "\n";
   out += "listen = " + toml_string_array(addresses(c.control.listen)) + "\n";
   toml_access(c.control.access, out);
+  if (c.control.open_commands != ControlConfig{}.open_commands)
+    out += "open-commands = " + toml_string_array(c.control.open_commands) + "\n";
 
   out += "\n[log]\n";
   out += "level = " + quote(rules::log_level_name(c.log.level)) + "\n";

@@ -456,7 +456,7 @@ void read_nts(const toml::table& table, Reporter& r, Config& cfg) {
 }
 
 void read_control(const toml::table& table, Reporter& r, Config& cfg) {
-  TableReader t(table, "[control]", {"socket", "listen", "allow", "deny", "access"}, r);
+  TableReader t(table, "[control]", {"socket", "listen", "allow", "deny", "access", "open-commands"}, r);
   ControlConfig& c = cfg.control;
   if (t.read_string("socket", c.socket) && !c.socket.empty() && c.socket.front() != '/') {
     r.error(t.find("socket")->source(), "[control] socket '" + c.socket + "' is not an absolute path",
@@ -464,6 +464,21 @@ void read_control(const toml::table& table, Reporter& r, Config& cfg) {
   }
   read_listen(t, r, 323, c.listen);
   read_access(t, r, c.access);
+  // chrony's opencommands: the monitoring commands UDP may ask for.
+  std::vector<std::pair<std::string, const toml::node*>> open;
+  if (t.read_string_array("open-commands", open, rules::kOpenCommandsAllowed)) {
+    std::vector<std::string> names;
+    for (const auto& [name, node] : open) {
+      if (std::find(std::begin(rules::kOpenCommandNames), std::end(rules::kOpenCommandNames), name) ==
+          std::end(rules::kOpenCommandNames)) {
+        r.error(node->source(), "invalid [control] open-commands command '" + name + "'",
+                std::string(rules::kOpenCommandsAllowed));
+      } else if (std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+    c.open_commands = std::move(names);
+  }
   t.report_unknown_keys();
 }
 
