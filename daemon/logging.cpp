@@ -84,6 +84,10 @@ void init_logging(LogLevel level, bool debug) {
     auto f = std::make_unique<spdlog::pattern_formatter>();
     f->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%v");
     logger->set_formatter(std::move(f));
+  } else if (program_name() == "chronyd") {
+    // Installed or linked as chronyd: chronyd's own stderr format (UTC to
+    // the second, no level), which log watchers and chrony's tests match.
+    logger->set_pattern("%Y-%m-%dT%H:%M:%SZ %v", spdlog::pattern_time_type::utc);
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   }

@@ -10,9 +10,11 @@ namespace {
 constexpr double kDelayFactor = 1.5;
 // Fewer kept than this: all samples are used.
 constexpr std::size_t kMinKept = 4;
+// Longest filter: bounds the samples held per source.
+constexpr int kMaxLength = 1024;
 }  // namespace
 
-SampleFilter::SampleFilter(int length) : length_(std::max(0, length)) {
+SampleFilter::SampleFilter(int length) : length_(std::clamp(length, 0, kMaxLength)) {
   if (enabled()) samples_.reserve(static_cast<std::size_t>(length_));
 }
 

@@ -10,6 +10,10 @@ namespace {
 constexpr double kMaxBurstIntervalS = 2.0;
 constexpr double kMaxBurstPollRatio = 0.25;
 constexpr int kIburstGoodSamples = 4;
+// Every wait until the next request is stretched by a random 0..2 %, as
+// chronyd does, so that clients started together drift apart instead of
+// reaching a server in step.
+constexpr double kTimerRandomness = 0.02;
 constexpr int kIburstTotalSamples = 8;
 constexpr int kAutoBurstGoodSamples = 1;
 // After iburst (SourceOptions::iburst_ramp), the poll interval starts at
@@ -198,7 +202,16 @@ void Source::on_clock_slewed(TimePoint when, double offset_s, double dfreq) {
 
 void Source::restart_timer(TimePoint now, double delay_s) {
   if (!(delay_s >= 0.0)) delay_s = 0.0;
-  next_timer_ = now + Duration::from_seconds(delay_s);
+  next_timer_ = now + Duration::from_seconds(delay_s * timer_stretch_);
+}
+
+void Source::draw_timer_stretch(RandomSource& rng) {
+  std::array<std::uint8_t, 4> r{};
+  rng.fill(r);
+  const double u = static_cast<double>((std::uint32_t{r[0]} << 24) | (std::uint32_t{r[1]} << 16) |
+                                       (std::uint32_t{r[2]} << 8) | r[3]) /
+                   4294967296.0;
+  timer_stretch_ = 1.0 + kTimerRandomness * u;
 }
 
 double Source::transmit_delay_s(TimePoint now, bool on_tx) const {
@@ -354,6 +367,7 @@ TimerAction Source::handle_timer(TimePoint now, RandomSource& rng) {
   TimerAction action;
   if (!next_timer_ || now < *next_timer_) return action;
   next_timer_.reset();
+  draw_timer_stretch(rng);
 
   switch (opmode_) {
     case SourceOpMode::BurstWasOnline:
@@ -517,18 +531,15 @@ bool Source::process_sample(const std::optional<NtpSample>& sample) {
 }
 
 void Source::back_off_for_rate_kod(TimePoint now) {
-  // Wait 4 more poll intervals, stop any burst, and never longer than
-  // maxpoll in all.
+  // Wait 4 more poll intervals, even past maxpoll (a server that asks us
+  // to slow down is obeyed, as chronyd does), and stop any burst.
   if (opmode_ == SourceOpMode::BurstWasOnline) opmode_ = SourceOpMode::Online;
   if (opmode_ == SourceOpMode::BurstWasOffline) {
     take_offline();
     return;
   }
   if (opmode_ != SourceOpMode::Online) return;
-  const double since_tx = last_tx_ ? std::max(0.0, seconds_between(now, *last_tx_)) : 0.0;
-  const double normal = transmit_delay_s(now, false);
-  const double longest = std::max(normal, log2_to_seconds(options_.maxpoll) - since_tx);
-  restart_timer(now, std::min(normal + 4.0 * log2_to_seconds(poll_), longest));
+  restart_timer(now, transmit_delay_s(now, false) + 4.0 * log2_to_seconds(poll_));
 }
 
 ReplyResult Source::handle_reply(std::span<const std::uint8_t> bytes, const ReplyContext& ctx) {

@@ -342,6 +342,8 @@ class Source {
  private:
   void reset_protocol();
   void restart_timer(TimePoint now, double delay_s);
+  // A new random stretch of the waits, drawn at each request.
+  void draw_timer_stretch(RandomSource& rng);
   [[nodiscard]] double transmit_delay_s(TimePoint now, bool on_tx) const;
   void adjust_poll(double adj);
   [[nodiscard]] double poll_adjustment(double error_s, double peer_distance_s) const;
@@ -366,6 +368,7 @@ class Source {
   SourceOpMode opmode_ = SourceOpMode::Offline;
   bool started_ = false;
   std::optional<TimePoint> next_timer_;
+  double timer_stretch_ = 1.0;  // factor on every wait, 1..1.02
   int poll_ = 6;
   double poll_score_ = 0.0;
   int burst_good_to_go_ = 0;

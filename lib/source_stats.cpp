@@ -400,6 +400,9 @@ constexpr double kMaxFrequencyPriorSd = 0.1;
 // How far the smallest delay seen may lie above the true floor (see
 // update_kalman): with fewer delays than this, anywhere down to zero.
 constexpr int kMinDelaysForFloor = 8;
+// ... where closely agreeing delays still bound the jitter at this
+// probability of being wrong.
+constexpr double kFewDelaysConfidence = 0.05;
 // ... otherwise at least this many times the gap up to the third smallest,
 constexpr double kMinDelayGapFactor = 1.5;
 // ... this fraction of the spread (median - minimum),
@@ -471,7 +474,23 @@ void SourceStats::update_kalman(const NtpSample& sample) {
   double min_uncertainty = std::max({kMinDelayGapFactor * third_gap, kMinSpreadFactor * delay_spread,
                                      kMinSpreadSqrtFactor * delay_spread /
                                          std::sqrt(static_cast<double>(k.delay_count))});
-  if (k.delay_count < kMinDelaysForFloor) min_uncertainty = std::max(min_uncertainty, min_delay);
+  if (k.delay_count < kMinDelaysForFloor) {
+    // Few delays: the jitter's scale is barely known, and the whole delay
+    // bounds it. But delays that agree closely say the jitter is small
+    // whatever the path's length: n exponential delays fall within a range
+    // R with probability about (R/mean)^(n-1), so the mean is below
+    // R / kFewDelaysConfidence^(1/(n-1)) at that confidence. A long path
+    // with little jitter (a satellite hop, a far server) then converges
+    // as fast as a short one.
+    double bound = min_delay;
+    if (k.delay_count >= 2) {
+      const double range = *std::max_element(k.delays.begin(), k.delays.begin() + k.delay_count) - min_delay;
+      const double mean_bound =
+          range / std::pow(kFewDelaysConfidence, 1.0 / static_cast<double>(k.delay_count - 1));
+      bound = std::min(bound, 2.0 * mean_bound);  // both directions queue
+    }
+    min_uncertainty = std::max(min_uncertainty, bound);
+  }
 
   const double floor_sd = std::max(options_.local_precision_s, 0.5 * sample.peer_dispersion_s);
   const auto noise_var = [&](double delay) {

@@ -120,6 +120,7 @@ struct SyncEngine::Impl {
     SourceConfig config;
     bool local = false;
     bool literal = false;            // an IP literal: no DNS
+    bool init = false;               // an initstepslew server
     std::vector<Member> members;
     std::optional<TimePoint> resolve_at;  // next DNS query
     double retry_s = 0.0;
@@ -143,14 +144,15 @@ struct SyncEngine::Impl {
   SourceId next_source = 1;
   std::optional<SourceId> local_id;  // the LOCL row, when the local reference is enabled
   bool started = false;
-  std::optional<TimePoint> last_dispatch;
+  std::optional<TimePoint> last_dispatch;  // when the latest request was sent
   // initstepslew: while `init_measuring`, `entries` holds only the
   // initstepslew servers and the configured entries wait in `held`; at
   // `init_switch_at` they change places.
   bool init_measuring = false;
   std::optional<TimePoint> init_switch_at;
   std::vector<Entry> held;
-  bool holding = false;              // adding to `held`: sources are not started  // when the latest request was sent
+  bool holding = false;              // adding to `held`: sources are not started
+  bool adding_init = false;          // adding the initstepslew servers
 
   [[nodiscard]] TimePoint cooked(TimePoint now) { return now - clock.remaining_slew(); }
 
@@ -240,7 +242,7 @@ struct SyncEngine::Impl {
       if (max_samples) so.stats.max_samples = *max_samples;
       so.poll_rule = options.poll_rule;
       so.poll_target = e.config.polltarget.value_or(options.poll_target);
-      so.iburst_ramp = options.iburst_ramp;
+      so.iburst_ramp = options.iburst_ramp && !e.init;
       m.source = std::make_unique<Source>(remote, so);
       m.source->stats().set_frequency_prior(frequency_prior());
       if (started && !holding) m.source->start(now);
@@ -272,6 +274,7 @@ struct SyncEngine::Impl {
     Entry e;
     e.id = next_entry++;
     e.config = config;
+    e.init = adding_init;
     if (config.is_local_clock()) {
       e.local = true;
       entries.push_back(std::move(e));
@@ -373,7 +376,10 @@ struct SyncEngine::Impl {
     for (auto& ev : res.events) a.events.push_back(std::move(ev));
     reference.set_local_active(res.local_active);
     if (res.unsynchronise) reference.set_unsynchronised();
-    if (res.update_reference && init_measuring) {
+    if (res.update_reference && !init_measuring && init_switch_at) {
+      // The initstepslew servers, between their one correction and the
+      // switch to the configured sources: they steer nothing more.
+    } else if (res.update_reference && init_measuring) {
       ReferenceResult rr = reference.initial_correction(
           now, res.reference, options.initstepslew ? options.initstepslew->threshold_s : 0.0);
       for (auto& ev : rr.events) a.events.push_back(std::move(ev));
@@ -408,12 +414,16 @@ struct SyncEngine::Impl {
     held.swap(entries);
     entries.clear();
     init_measuring = true;
+    // chronyd's initstepslew servers: an iburst, then polls at minpoll
+    // (no ramp), so that they are given up on at chronyd's time.
+    adding_init = true;
     for (const std::string& address : options.initstepslew->addresses) {
       SourceConfig c;
       c.address = address;
       c.iburst = true;
       add(c, now);
     }
+    adding_init = false;
   }
 
   // Adds an entry while the initstepslew servers are measured: it waits.

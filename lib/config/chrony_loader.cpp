@@ -351,7 +351,7 @@ class ChronyLoader {
   void parse_corrtimeratio(const Token& directive, const std::vector<Token>& args) {
     if (!count_ok(directive, args, 1, 1, "corrtimeratio RATIO")) return;
     // chrony never corrects faster than in one update interval.
-    if (auto v = to_double(args[0], 0.0, rules::kSecondsMax, false, "corrtimeratio"))
+    if (auto v = to_double(args[0], 0.0, rules::kRatioMax, false, "corrtimeratio"))
       cfg_.clock.corrtimeratio = std::max(*v, 1.0);
   }
 

@@ -33,11 +33,14 @@ inline constexpr double kNtsTimeoutMaxS = 3600.0;  // [nts] timeout
 inline constexpr std::int64_t kClientLogLimitMax = 4294967295;  // bytes
 inline constexpr double kPpmMax = 1e6;   // maxslewrate / maxupdateskew upper bound
 inline constexpr double kSecondsMax = 1e9;  // thresholds and distances in seconds
-inline constexpr double kMaxDelayRatio = 1e6;  // maxdelayratio, maxdelaydevratio
-inline constexpr int kPollTargetMin = 6;       // polltarget, samples
-inline constexpr int kPollTargetMax = 60;
-inline constexpr int kSamplesMax = 64;         // minsamples, maxsamples (samples kept per source)
-inline constexpr int kFilterMax = 64;          // filter: samples per filtered sample
+inline constexpr double kMaxDelayRatio = 1e6;
+inline constexpr double kRatioMax = 1e300;     // corrtimeratio: chrony takes any number  // maxdelayratio, maxdelaydevratio
+// polltarget, minsamples, maxsamples, filter: chrony takes any int; the core
+// clamps them to what a source can hold (64 samples, a 1024-poll filter).
+inline constexpr int kPollTargetMin = 1;
+inline constexpr int kPollTargetMax = 2147483647;
+inline constexpr int kSamplesMax = 2147483647;
+inline constexpr int kFilterMax = 2147483647;
 
 enum class AddressKind : std::uint8_t { Ip, Hostname, Invalid };
 

@@ -209,6 +209,45 @@ void toml_source(const SourceConfig& s, std::string& out) {
   if (s.key) out += "key = " + std::to_string(*s.key) + "\n";
   if (s.nts) out += "nts = true\n";
   if (s.nts_port != d.nts_port) out += "nts-port = " + std::to_string(s.nts_port) + "\n";
+  if (s.burst) out += "burst = true\n";
+  if (s.offline) out += "offline = true\n";
+  if (s.trust) out += "trust = true\n";
+  if (s.maxdelayratio != d.maxdelayratio) out += "maxdelayratio = " + format_double(s.maxdelayratio) + "\n";
+  if (s.maxdelaydevratio != d.maxdelaydevratio)
+    out += "maxdelaydevratio = " + format_double(s.maxdelaydevratio) + "\n";
+  if (s.maxdelayquant != d.maxdelayquant) out += "maxdelayquant = " + format_double(s.maxdelayquant) + "\n";
+  if (s.polltarget) out += "polltarget = " + std::to_string(*s.polltarget) + "\n";
+  if (s.minsamples) out += "minsamples = " + std::to_string(*s.minsamples) + "\n";
+  if (s.maxsamples) out += "maxsamples = " + std::to_string(*s.maxsamples) + "\n";
+  if (s.maxunreach != d.maxunreach) out += "maxunreach = " + std::to_string(s.maxunreach) + "\n";
+  if (s.minstratum != d.minstratum) out += "minstratum = " + std::to_string(s.minstratum) + "\n";
+  if (s.version != d.version) out += "version = " + std::to_string(s.version) + "\n";
+  if (s.filter != d.filter) out += "filter = " + std::to_string(s.filter) + "\n";
+  if (s.offset_s != d.offset_s) out += "offset = " + format_double(s.offset_s) + "\n";
+}
+
+std::string_view auth_select_name(AuthSelectMode m) {
+  switch (m) {
+    case AuthSelectMode::Require: return "require";
+    case AuthSelectMode::Prefer: return "prefer";
+    case AuthSelectMode::Mix: return "mix";
+    case AuthSelectMode::Ignore: return "ignore";
+  }
+  return "mix";
+}
+
+void toml_select(const SelectConfig& s, std::string& out) {
+  if (s == SelectConfig{}) return;
+  out += "\n[select]\n";
+  out += "authselectmode = " + quote(auth_select_name(s.auth_select)) + "\n";
+  out += "minsources = " + std::to_string(s.min_sources) + "\n";
+  out += "maxdistance = " + format_double(s.max_distance_s) + "\n";
+  out += "maxjitter = " + format_double(s.max_jitter_s) + "\n";
+  out += "combinelimit = " + format_double(s.combine_limit) + "\n";
+  out += "reselectdist = " + format_double(s.reselect_distance_s) + "\n";
+  out += "stratumweight = " + format_double(s.stratum_weight_s) + "\n";
+  if (s.min_samples) out += "minsamples = " + std::to_string(*s.min_samples) + "\n";
+  if (s.max_samples) out += "maxsamples = " + std::to_string(*s.max_samples) + "\n";
 }
 
 }  // namespace
@@ -298,6 +337,22 @@ std::string format_as_toml(const Config& c) {
   out += "driftfile = " + quote(k.driftfile) + "\n";
   out += std::string("rtcsync = ") + yes_no(k.rtcsync) + "\n";
   out += "leapsectz = " + quote(k.leapsectz) + "\n";
+  if (k.maxchange) {
+    out += "maxchange = { offset = " + format_double(k.maxchange->offset_s) + ", start = " +
+           std::to_string(k.maxchange->start_updates) + ", ignore = " + std::to_string(k.maxchange->ignore) + " }\n";
+  }
+  out += "maxdrift-ppm = " + format_double(k.maxdrift_ppm) + "\n";
+  out += "corrtimeratio = " + format_double(k.corrtimeratio) + "\n";
+  out += "logchange = " + format_double(k.logchange_s) + "\n";
+  if (k.initstepslew) {
+    out += "initstepslew = { threshold = " + format_double(k.initstepslew->threshold_s) +
+           ", servers = " + toml_string_array(k.initstepslew->addresses) + " }\n";
+  }
+  if (k.fallbackdrift) {
+    out += "fallbackdrift = { min = " + std::to_string(k.fallbackdrift->min_log2) +
+           ", max = " + std::to_string(k.fallbackdrift->max_log2) + " }\n";
+  }
+  toml_select(c.select, out);
 
   out += "\n[auth]\nkeyfile = " + quote(c.auth.keyfile) + "\n";
 

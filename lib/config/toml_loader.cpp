@@ -275,7 +275,9 @@ void read_access(TableReader& t, Reporter& r, std::vector<AccessRule>& out) {
 void read_source(const toml::table& table, std::size_t index, Reporter& r, Config& cfg) {
   TableReader t(table, "[[source]] #" + std::to_string(index + 1),
                 {"address", "mode", "max-sources", "port", "iburst", "minpoll", "maxpoll", "prefer",
-                 "noselect", "require", "xleave", "maxdelay", "key", "nts", "nts-port"},
+                 "noselect", "require", "xleave", "maxdelay", "key", "nts", "nts-port", "burst", "offline",
+                 "trust", "maxdelayratio", "maxdelaydevratio", "maxdelayquant", "polltarget", "minsamples",
+                 "maxsamples", "maxunreach", "minstratum", "version", "filter", "offset"},
                 r);
   SourceConfig s;
   s.origin = r.file() + ":" + std::to_string(table.source().begin.line);
@@ -323,6 +325,21 @@ void read_source(const toml::table& table, std::size_t index, Reporter& r, Confi
   if (t.read_int("key", 1, std::numeric_limits<std::uint32_t>::max(), key)) s.key = key;
   t.read_bool("nts", s.nts);
   t.read_int("nts-port", rules::kPortMin, rules::kPortMax, s.nts_port);
+  t.read_bool("burst", s.burst);
+  t.read_bool("offline", s.offline);
+  t.read_bool("trust", s.trust);
+  t.read_double("maxdelayratio", 1.0, rules::kMaxDelayRatio, false, s.maxdelayratio);
+  t.read_double("maxdelaydevratio", 0.0, rules::kMaxDelayRatio, false, s.maxdelaydevratio);
+  t.read_double("maxdelayquant", 0.0, 1.0, true, s.maxdelayquant);
+  int n = 0;
+  if (t.read_int("polltarget", rules::kPollTargetMin, rules::kPollTargetMax, n)) s.polltarget = n;
+  if (t.read_int("minsamples", 0, rules::kSamplesMax, n)) s.minsamples = n;
+  if (t.read_int("maxsamples", 0, rules::kSamplesMax, n)) s.maxsamples = n;
+  t.read_int("maxunreach", 0, std::numeric_limits<std::int32_t>::max(), s.maxunreach);
+  t.read_int("minstratum", 0, rules::kStratumMax, s.minstratum);
+  t.read_int("version", 1, 4, s.version);
+  t.read_int("filter", 0, rules::kFilterMax, s.filter);
+  t.read_double("offset", -rules::kSecondsMax, rules::kSecondsMax, false, s.offset_s);
   t.report_unknown_keys();
   if (!ok) return;
   if (s.is_local_clock()) {
@@ -416,10 +433,71 @@ void read_makestep(TableReader& parent, Reporter& r, ClockConfig& clock) {
   clock.makestep = m;
 }
 
+// A sub-table of [clock]; nullptr when absent or not a table (reported).
+const toml::table* clock_table(TableReader& parent, std::string_view key, std::string_view allowed) {
+  const toml::node* n = parent.find(key);
+  if (n == nullptr) return nullptr;
+  if (const auto* t = n->as_table()) return t;
+  parent.wrong_type(*n, key, std::string(allowed));
+  return nullptr;
+}
+
+void read_maxchange(TableReader& parent, Reporter& r, ClockConfig& clock) {
+  const toml::table* table = clock_table(parent, "maxchange", "{ offset = S, start = N, ignore = N }");
+  if (table == nullptr) return;
+  TableReader t(*table, "[clock] maxchange", {"offset", "start", "ignore"}, r);
+  MaxChangeConfig m;
+  t.read_double("offset", 0.0, rules::kSecondsMax, true, m.offset_s);
+  t.read_int("start", 0, std::numeric_limits<int>::max(), m.start_updates);
+  t.read_int("ignore", -1, std::numeric_limits<int>::max(), m.ignore);
+  t.report_unknown_keys();
+  clock.maxchange = m;
+}
+
+void read_initstepslew(TableReader& parent, Reporter& r, ClockConfig& clock) {
+  const toml::table* table = clock_table(parent, "initstepslew", "{ threshold = S, servers = [\"HOST\", ...] }");
+  if (table == nullptr) return;
+  TableReader t(*table, "[clock] initstepslew", {"threshold", "servers"}, r);
+  InitStepSlewConfig c;
+  t.read_double("threshold", 0.0, rules::kSecondsMax, false, c.threshold_s);
+  std::vector<std::pair<std::string, const toml::node*>> servers;
+  t.read_string_array("servers", servers, "hostnames or IP literals");
+  bool ok = true;
+  for (const auto& [address, node] : servers) {
+    if (rules::classify_source_address(address) == rules::AddressKind::Invalid) {
+      r.error(node->source(), "invalid initstepslew server '" + address + "'", "a hostname, or an IPv4 or IPv6 literal");
+      ok = false;
+    }
+    c.addresses.push_back(address);
+  }
+  if (c.addresses.empty()) {
+    r.error(table->source(), "[clock] initstepslew has no servers", "servers = [\"HOST\", ...]");
+    ok = false;
+  }
+  t.report_unknown_keys();
+  if (ok) clock.initstepslew = std::move(c);
+}
+
+void read_fallbackdrift(TableReader& parent, Reporter& r, ClockConfig& clock) {
+  const toml::table* table = clock_table(parent, "fallbackdrift", "{ min = LOG2S, max = LOG2S }");
+  if (table == nullptr) return;
+  TableReader t(*table, "[clock] fallbackdrift", {"min", "max"}, r);
+  FallbackDriftConfig f;
+  t.read_int("min", 0, 30, f.min_log2);
+  t.read_int("max", 0, 30, f.max_log2);
+  t.report_unknown_keys();
+  if (f.max_log2 < f.min_log2) {
+    r.error(table->source(), "[clock] fallbackdrift max is below min", "min <= max");
+    return;
+  }
+  clock.fallbackdrift = f;
+}
+
 void read_clock(const toml::table& table, Reporter& r, Config& cfg) {
   TableReader t(table, "[clock]",
                 {"control", "makestep", "maxslewrate-ppm", "maxupdateskew-ppm", "maxclockerror-ppm",
-                 "driftfile", "rtcsync", "leapsectz"},
+                 "driftfile", "rtcsync", "leapsectz", "maxchange", "maxdrift-ppm", "corrtimeratio",
+                 "logchange", "initstepslew", "fallbackdrift"},
                 r);
   ClockConfig& c = cfg.clock;
   t.read_bool("control", c.control);
@@ -430,6 +508,41 @@ void read_clock(const toml::table& table, Reporter& r, Config& cfg) {
   t.read_string("driftfile", c.driftfile);
   t.read_bool("rtcsync", c.rtcsync);
   t.read_string("leapsectz", c.leapsectz);
+  read_maxchange(t, r, c);
+  t.read_double("maxdrift-ppm", 0.0, rules::kPpmMax, true, c.maxdrift_ppm);
+  if (t.read_double("corrtimeratio", 0.0, rules::kRatioMax, false, c.corrtimeratio))
+    c.corrtimeratio = std::max(c.corrtimeratio, 1.0);  // never faster than one update interval
+  t.read_double("logchange", 0.0, rules::kSecondsMax, true, c.logchange_s);
+  read_initstepslew(t, r, c);
+  read_fallbackdrift(t, r, c);
+  t.report_unknown_keys();
+}
+
+void read_select(const toml::table& table, Reporter& r, Config& cfg) {
+  TableReader t(table, "[select]",
+                {"authselectmode", "minsources", "maxdistance", "maxjitter", "combinelimit", "reselectdist",
+                 "stratumweight", "minsamples", "maxsamples"},
+                r);
+  SelectConfig& s = cfg.select;
+  std::string mode;
+  if (t.read_string("authselectmode", mode)) {
+    if (mode == "require") s.auth_select = AuthSelectMode::Require;
+    else if (mode == "prefer") s.auth_select = AuthSelectMode::Prefer;
+    else if (mode == "mix") s.auth_select = AuthSelectMode::Mix;
+    else if (mode == "ignore") s.auth_select = AuthSelectMode::Ignore;
+    else
+      r.error(t.find("authselectmode")->source(), "unknown authselectmode '" + mode + "'",
+              "\"require\", \"prefer\", \"mix\", \"ignore\"");
+  }
+  t.read_int("minsources", 1, 64, s.min_sources);
+  t.read_double("maxdistance", 0.0, rules::kSecondsMax, true, s.max_distance_s);
+  t.read_double("maxjitter", 0.0, rules::kSecondsMax, true, s.max_jitter_s);
+  t.read_double("combinelimit", 0.0, rules::kSecondsMax, false, s.combine_limit);
+  t.read_double("reselectdist", 0.0, rules::kSecondsMax, false, s.reselect_distance_s);
+  t.read_double("stratumweight", 0.0, rules::kSecondsMax, false, s.stratum_weight_s);
+  int n = 0;
+  if (t.read_int("minsamples", 0, rules::kSamplesMax, n)) s.min_samples = n;
+  if (t.read_int("maxsamples", 0, rules::kSamplesMax, n)) s.max_samples = n;
   t.report_unknown_keys();
 }
 
@@ -556,12 +669,13 @@ LoadResult load_toml_text(std::string_view text, const std::string& name) {
   cfg.control.listen = default_control_listen();
 
   TableReader top(root, "the top level",
-                  {"source", "local", "server", "clock", "auth", "nts", "control", "log", "metrics"}, r);
+                  {"source", "local", "server", "clock", "select", "auth", "nts", "control", "log", "metrics"}, r);
   if (const toml::node* n = top.find("source")) read_sources(*n, r, cfg);
   using Section = void (*)(const toml::table&, Reporter&, Config&);
   const std::pair<std::string_view, Section> sections[] = {
       {"local", read_local}, {"server", read_server},   {"clock", read_clock}, {"auth", read_auth},
-      {"nts", read_nts},     {"control", read_control}, {"log", read_log},     {"metrics", read_metrics}};
+      {"select", read_select}, {"nts", read_nts},   {"control", read_control}, {"log", read_log},
+      {"metrics", read_metrics}};
   for (const auto& [key, read] : sections) {
     if (const toml::table* t = top.read_table(key)) read(*t, r, cfg);
   }

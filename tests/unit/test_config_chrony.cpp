@@ -204,7 +204,7 @@ TEST_CASE("chrony: options gnomon does not implement warn but still check their 
   CHECK(count_warnings(r) == 1);
   CHECK_THAT(all_messages(r), Catch::Contains("chrony.conf:1:24: warning: server option 'extfield'"));
   CHECK_THAT(must_fail("server a.example polltarget x\n"), Catch::Contains("is not an integer"));
-  CHECK_THAT(must_fail("server a.example polltarget 61\n"), Catch::Contains("polltarget"));
+  CHECK_THAT(must_fail("server a.example polltarget 0\n"), Catch::Contains("polltarget"));
   CHECK_THAT(must_fail("server a.example maxdelayquant 1.5\n"), Catch::Contains("maxdelayquant"));
   CHECK_THAT(must_fail("server a.example version 5\n"), Catch::Contains("version"));
   CHECK_THAT(must_fail("server a.example offset 1e400\n"), Catch::Contains("out of range"));
@@ -708,4 +708,61 @@ TEST_CASE("chrony: arbitrary bytes never crash the loader", "[config][chrony]") 
     LoadResult r = load(text);
     CHECK((r.ok() || count_errors(r) > 0));
   }
+}
+
+TEST_CASE("chrony: selection and clock directives", "[config][chrony]") {
+  Config c = must_load(
+      "server a.example\n"
+      "minsources 2\n"
+      "maxdistance 1.5\n"
+      "maxjitter 0.5\n"
+      "combinelimit 4\n"
+      "reselectdist 0.001\n"
+      "stratumweight 0.01\n"
+      "minsamples 4\n"
+      "maxsamples 32\n"
+      "maxchange 100 2 -1\n"
+      "maxdrift 500\n"
+      "corrtimeratio 0.5\n"
+      "logchange 0.1\n"
+      "initstepslew 0.5 a.example 192.0.2.1\n"
+      "fallbackdrift 16 19\n"
+      "authselectmode prefer\n");
+  CHECK(c.select.min_sources == 2);
+  CHECK(c.select.max_distance_s == 1.5);
+  CHECK(c.select.max_jitter_s == 0.5);
+  CHECK(c.select.combine_limit == 4.0);
+  CHECK(c.select.reselect_distance_s == 0.001);
+  CHECK(c.select.stratum_weight_s == 0.01);
+  CHECK(c.select.min_samples == std::optional<int>(4));
+  CHECK(c.select.max_samples == std::optional<int>(32));
+  REQUIRE(c.clock.maxchange);
+  CHECK(c.clock.maxchange->offset_s == 100.0);
+  CHECK(c.clock.maxchange->start_updates == 2);
+  CHECK(c.clock.maxchange->ignore == -1);
+  CHECK(c.clock.maxdrift_ppm == 500.0);
+  CHECK(c.clock.corrtimeratio == 1.0);  // never faster than one update interval
+  CHECK(c.clock.logchange_s == 0.1);
+  REQUIRE(c.clock.initstepslew);
+  CHECK(c.clock.initstepslew->threshold_s == 0.5);
+  CHECK(c.clock.initstepslew->addresses == std::vector<std::string>{"a.example", "192.0.2.1"});
+  REQUIRE(c.clock.fallbackdrift);
+  CHECK(c.clock.fallbackdrift->min_log2 == 16);
+  CHECK(c.clock.fallbackdrift->max_log2 == 19);
+  CHECK(c.select.auth_select == AuthSelectMode::Prefer);
+}
+
+TEST_CASE("chrony: selection and clock directives reject bad values with file and line", "[config][chrony]") {
+  CHECK_THAT(must_fail("server a\nminsources 0\n"), Catch::Contains("chrony.conf:2:12: error"));
+  CHECK_THAT(must_fail("server a\nmaxdistance -1\n"), Catch::Contains("out of range"));
+  CHECK_THAT(must_fail("server a\nmaxsamples -1\n"), Catch::Contains("maxsamples"));
+  CHECK_THAT(must_fail("server a\nmaxchange 100 2\n"), Catch::Contains("maxchange OFFSET START IGNORE"));
+  CHECK_THAT(must_fail("server a\nmaxchange 100 2 -2\n"), Catch::Contains("maxchange ignore"));
+  CHECK_THAT(must_fail("server a\ninitstepslew 0.5\n"), Catch::Contains("initstepslew THRESHOLD ADDRESS"));
+  CHECK_THAT(must_fail("server a\ninitstepslew x a\n"), Catch::Contains("is not a number"));
+  CHECK_THAT(must_fail("server a\nfallbackdrift 19 16\n"), Catch::Contains("below min"));
+  CHECK_THAT(must_fail("server a\nfallbackdrift 1 31\n"), Catch::Contains("fallbackdrift max"));
+  CHECK_THAT(must_fail("server a\nauthselectmode sometimes\n"),
+             Catch::Contains("require, prefer, mix or ignore"));
+  CHECK_THAT(must_fail("server a\nmaxdrift nan\n"), Catch::Contains("maxdrift"));
 }

@@ -94,6 +94,24 @@ TEST_CASE("print-config: a chrony.conf using every supported directive round-tri
   std::string full = "server 192.0.2.1 iburst minpoll 4 maxpoll 9 prefer xleave key 3 maxdelay 0.3\n"
                      "peer 2001:db8::7 noselect require\n"
                      "server nts.example nts ntsport 1460 port 1123\n"
+                     "server 192.0.2.9 burst offline trust maxdelayratio 2 maxdelaydevratio 5 maxdelayquant 0.4 "
+                     "polltarget 12 minsamples 3 maxsamples 20 maxunreach 5 minstratum 3 version 3 filter 4 "
+                     "offset -0.002\n"
+                     "minsources 2\n"
+                     "maxdistance 2.5\n"
+                     "maxjitter 0.3\n"
+                     "combinelimit 5\n"
+                     "reselectdist 0.0002\n"
+                     "stratumweight 0.002\n"
+                     "minsamples 5\n"
+                     "maxsamples 40\n"
+                     "authselectmode require\n"
+                     "maxchange 10 1 2\n"
+                     "maxdrift 300\n"
+                     "corrtimeratio 10\n"
+                     "logchange 0.01\n"
+                     "initstepslew 0.1 192.0.2.1 ts.example\n"
+                     "fallbackdrift 14 18\n"
                      "server 127.127.1.0\n"
                      "deny 10.0.0.99\n"
                      "allow 10.0.0.0/24\n"
@@ -128,7 +146,7 @@ TEST_CASE("print-config: a chrony.conf using every supported directive round-tri
                      "confdir " + d + "/conf.d\n"
                      "sourcedir " + d + "/sources.d\n";
   Config c = load_file(dir.write("full.conf", full));
-  CHECK(c.sources.size() == 5);
+  CHECK(c.sources.size() == 6);
   CHECK(c.local.enabled);
   CHECK(c.local.stratum == 9);
   CHECK(c.server.access.size() == 5);

@@ -735,3 +735,39 @@ TEST_CASE("toml: a server that can answer nobody is a warning", "[config][toml]"
   CHECK_THAT(no_listen.diagnostics[0].message, Catch::Contains("listen is empty"));
   CHECK(load(kSource + "[server]\nallow = [\"10.0.0.0/8\"]\n").diagnostics.empty());
 }
+
+TEST_CASE("toml: chrony's selection, clock-safety and source options", "[config][toml]") {
+  Config c = must_load(
+      "[[source]]\naddress = \"a.example\"\nfilter = 3\ntrust = true\npolltarget = 10\noffset = 0.25\n"
+      "[select]\nminsources = 2\nauthselectmode = \"ignore\"\nmaxsamples = 12\n"
+      "[clock]\nmaxdrift-ppm = 400\ncorrtimeratio = 0.2\n"
+      "initstepslew = { threshold = 0.2, servers = [\"b.example\"] }\n"
+      "fallbackdrift = { min = 10, max = 12 }\n"
+      "maxchange = { offset = 5, start = 2, ignore = -1 }\n");
+  REQUIRE(c.sources.size() == 1);
+  CHECK(c.sources[0].filter == 3);
+  CHECK(c.sources[0].trust);
+  CHECK(c.sources[0].polltarget == std::optional<int>(10));
+  CHECK(c.sources[0].offset_s == 0.25);
+  CHECK(c.select.min_sources == 2);
+  CHECK(c.select.auth_select == AuthSelectMode::Ignore);
+  CHECK(c.select.max_samples == std::optional<int>(12));
+  CHECK(c.clock.maxdrift_ppm == 400.0);
+  CHECK(c.clock.corrtimeratio == 1.0);
+  REQUIRE(c.clock.initstepslew);
+  CHECK(c.clock.initstepslew->addresses == std::vector<std::string>{"b.example"});
+  REQUIRE(c.clock.fallbackdrift);
+  CHECK(c.clock.fallbackdrift->max_log2 == 12);
+  REQUIRE(c.clock.maxchange);
+  CHECK(c.clock.maxchange->ignore == -1);
+
+  const std::string src = "[[source]]\naddress = \"a.example\"\n";
+  CHECK_THAT(must_fail(src + "filter = -1\n"), Catch::Contains("test.toml:3:10"));
+  CHECK_THAT(must_fail(src + "[select]\nauthselectmode = \"often\"\n"), Catch::Contains("\"require\""));
+  CHECK_THAT(must_fail(src + "[select]\nminsources = 0\n"), Catch::Contains("out of range"));
+  CHECK_THAT(must_fail(src + "[clock]\nfallbackdrift = { min = 12, max = 10 }\n"), Catch::Contains("below min"));
+  CHECK_THAT(must_fail(src + "[clock]\ninitstepslew = { threshold = 1 }\n"), Catch::Contains("has no servers"));
+  CHECK_THAT(must_fail(src + "[clock]\ninitstepslew = 3\n"), Catch::Contains("wrong type"));
+  CHECK_THAT(must_fail(src + "[clock]\nmaxchange = { offset = 1, start = 1, ignore = -2 }\n"),
+             Catch::Contains("out of range"));
+}

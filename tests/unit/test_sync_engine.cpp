@@ -494,6 +494,130 @@ TEST_CASE("options from the config", "[engine]") {
   CHECK(chrony.reference.makestep == MakeStepConfig{0.5, -1});  // the config is kept
 }
 
+TEST_CASE("initstepslew steps once from its own servers, then the configured ones take over", "[engine]") {
+  EngineOptions o;
+  o.reference.makestep.reset();
+  o.initstepslew = InitStepSlewConfig{0.5, {"127.0.0.2"}};
+  Harness h(clock_cfg(2.0, 0.0), o);
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.add_server("127.0.0.2", UpstreamConfig{});
+  h.engine.add_entry(server_config("127.0.0.1", false), h.clock->now());
+  h.start();
+  h.run_until(30.0);
+  CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 1);
+  CHECK(h.logged_prefix("System's initial offset : 2.0"));
+  CHECK(std::fabs(h.fake.true_offset_s()) < 0.01);
+  h.run_until(600.0);
+  CHECK(h.logged("Selected source 127.0.0.1"));
+  CHECK(h.row("127.0.0.2") == nullptr);
+  CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 1);
+}
+
+TEST_CASE("initstepslew below its threshold slews, and gives up without an answer", "[engine]") {
+  SECTION("slew") {
+    EngineOptions o;
+    o.reference.makestep.reset();
+    o.initstepslew = InitStepSlewConfig{1.0, {"127.0.0.2"}};
+    Harness h(clock_cfg(0.2, 0.0), o);
+    h.add_server("127.0.0.2", UpstreamConfig{});
+    h.start();
+    h.run_until(60.0);
+    CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 0);
+    CHECK(h.logged_prefix("System's initial offset : 0.2"));
+    CHECK(std::fabs(h.fake.true_offset_s()) < 0.01);
+  }
+  SECTION("the one correction is all: no source is left to steer the frequency") {
+    EngineOptions o;
+    o.reference.makestep.reset();
+    o.initstepslew = InitStepSlewConfig{1.0, {"127.0.0.2"}};
+    Harness h(clock_cfg(100.0, 0.0), o);
+    h.add_server("127.0.0.2", UpstreamConfig{});
+    h.start();
+    h.run_until(300.0);
+    CHECK(h.fake.count(sim::ClockAdjustment::Kind::Step) == 1);
+    CHECK(h.fake.count(sim::ClockAdjustment::Kind::Frequency) == 0);
+    CHECK(h.engine.sources(h.clock->now()).empty());
+  }
+  SECTION("no answer") {
+    EngineOptions o;
+    o.initstepslew = InitStepSlewConfig{1.0, {"127.0.0.2"}};
+    Harness h(clock_cfg(0.2, 0.0), o);
+    h.add_server("127.0.0.1", UpstreamConfig{});
+    h.add_server("127.0.0.2", UpstreamConfig{});
+    h.dead.push_back(addr("127.0.0.2"));
+    h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+    h.start();
+    h.run_until(120.0);
+    CHECK(h.logged("No suitable source for initstepslew"));
+    CHECK_FALSE(h.logged_prefix("System's initial offset"));
+    h.run_until(400.0);
+    CHECK(h.logged("Selected source 127.0.0.1"));
+  }
+}
+
+TEST_CASE("minsources holds selection until enough sources agree", "[engine]") {
+  EngineOptions o;
+  o.selection.min_sources = 2;
+  Harness h(clock_cfg(0.01, 0.0), o);
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.add_server("127.0.0.2", UpstreamConfig{});
+  h.dead.push_back(addr("127.0.0.2"));
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.engine.add_entry(server_config("127.0.0.2"), h.clock->now());
+  h.start();
+  h.run_until(300.0);
+  CHECK_FALSE(h.engine.selected_source());
+  h.dead.clear();
+  h.run_until(900.0);
+  CHECK(h.engine.selected_source());
+}
+
+TEST_CASE("authselectmode require: an unauthenticated source is never selected", "[engine]") {
+  EngineOptions o;
+  o.auth_select = AuthSelectMode::Require;
+  Harness h(clock_cfg(0.01, 0.0), o);
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.start();
+  h.run_until(300.0);
+  CHECK_FALSE(h.engine.selected_source());
+  const SourceRow* r = h.row("127.0.0.1");
+  REQUIRE(r != nullptr);
+  CHECK(r->reach != 0);
+}
+
+TEST_CASE("trust: two falsetickers that overlap the trusted source do not move it", "[engine]") {
+  // 0.6 s each way: every interval is +-0.6 s wide, so the falsetickers at
+  // +1 s and +2 s overlap each other and the first overlaps the true one.
+  Harness h(clock_cfg(0.1, 100.0), EngineOptions{});
+  h.delay_s = 0.6;
+  UpstreamConfig f1;
+  f1.offset_s = 1.0;
+  UpstreamConfig f2;
+  f2.offset_s = 2.0;
+  h.add_server("127.0.0.1", f1);
+  h.add_server("127.0.0.2", f2);
+  h.add_server("127.0.0.3", UpstreamConfig{});
+  for (const char* a : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
+    SourceConfig c = server_config(a, false);
+    c.minpoll = 6;
+    c.maxpoll = 10;
+    c.trust = std::string(a) == "127.0.0.3";
+    h.engine.add_entry(c, h.clock->now());
+  }
+  h.start();
+  h.run_until(250.0);
+  CHECK(h.logged("Selected source 127.0.0.3"));
+  CHECK(h.logged("Detected falseticker 127.0.0.2"));
+  // A long path with little jitter converges as fast as a short one: the
+  // frequency is known after three samples.
+  CHECK(std::fabs(h.fake.true_offset_s()) < 1e-3);
+  CHECK(std::fabs(h.fake.residual_frequency_ppm()) < 1.0);
+  h.run_until(2000.0);
+  CHECK(std::fabs(h.fake.true_offset_s()) < 1e-4);
+  CHECK_FALSE(h.logged("Selected source 127.0.0.1"));
+}
+
 TEST_CASE("a pool expands to max-sources servers and replaces an unreachable one", "[engine]") {
   Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
   for (const char* ip : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) h.add_server(ip, UpstreamConfig{});
