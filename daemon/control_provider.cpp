@@ -335,6 +335,22 @@ cmdmon::Status ControlProvider::set_online(const cmdmon::SourceMatch& sources, b
   return n > 0 ? cmdmon::Status::Success : cmdmon::Status::NoSuchSource;
 }
 
+cmdmon::Status ControlProvider::set_local(const cmdmon::LocalRequest& local) {
+  LocalConfig l;
+  l.enabled = local.on;
+  if (local.on) {
+    // chronyd clamps the stratum the same way; the times are chrony's, as sent.
+    l.stratum = std::clamp(local.stratum, 1, 15);
+    l.distance_s = local.distance_s;
+    l.orphan = local.orphan;
+    l.activate_s = local.activate_s;
+    l.wait_synced_s = local.wait_synced_s;
+    l.wait_unsynced_s = local.wait_unsynced_s;
+  }
+  sync_.set_local(l);
+  return cmdmon::Status::Success;
+}
+
 cmdmon::Status ControlProvider::reload_sources() {
   if (reload_sources_) reload_sources_();
   return cmdmon::Status::Success;

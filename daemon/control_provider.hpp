@@ -41,6 +41,7 @@ class ControlProvider final : public cmdmon::ControlDataProvider {
                                      int total_samples) override;
   [[nodiscard]] cmdmon::Status set_online(const cmdmon::SourceMatch& sources, bool online) override;
   [[nodiscard]] cmdmon::Status reload_sources() override;
+  [[nodiscard]] cmdmon::Status set_local(const cmdmon::LocalRequest& local) override;
 
  private:
   TimeSync& sync_;

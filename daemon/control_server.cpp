@@ -40,8 +40,13 @@ void ControlServer::set_access(const std::vector<AccessRule>& rules) {
   access_ = AccessTable::build(rules);
 }
 
+void ControlServer::set_open_commands(const std::vector<std::string>& names) {
+  open_commands_ = cmdmon::OpenCommands::from_names(names).value_or(cmdmon::OpenCommands());
+}
+
 std::error_code ControlServer::open(const ControlConfig& config, std::string& what) {
   set_access(config.access);
+  set_open_commands(config.open_commands);
   // As chronyd: a socket that cannot be opened is logged and the others
   // still serve; the first failure is returned.
   std::error_code first;
@@ -184,7 +189,7 @@ void ControlServer::wait_udp(UdpListener& l) {
       }
       if (access_logger_) access_logger_(from->ip, false);
       auto r = cmdmon::handle_command(std::span<const std::uint8_t>(in.data(), static_cast<std::size_t>(n)),
-                                      cmdmon::ChannelKind::Udp, provider_, out);
+                                      cmdmon::ChannelKind::Udp, provider_, out, open_commands_);
       if (!r.replied()) {
         counters_.dropped.add();
         continue;

@@ -39,6 +39,9 @@ class ControlServer {
   // Opens the UDP listeners and the Unix socket. Errors name what failed.
   std::error_code open(const ControlConfig& config, std::string& what);
   void set_access(const std::vector<AccessRule>& rules);
+  // The monitoring commands UDP may ask for, by chronyc name; unknown names
+  // (refused by the config loaders) leave chronyd's default.
+  void set_open_commands(const std::vector<std::string>& names);
   // Called for every UDP command datagram (for the `clients` command counts).
   void set_access_logger(std::function<void(const IpAddress&, bool dropped)> logger) {
     access_logger_ = std::move(logger);
@@ -64,6 +67,7 @@ class ControlServer {
   std::unique_ptr<boost::asio::local::datagram_protocol::socket> unix_;
   std::string unix_path_;
   AccessTable access_;
+  cmdmon::OpenCommands open_commands_;
   std::function<void(const IpAddress&, bool)> access_logger_;
   ControlCounters counters_;
   struct Bucket {

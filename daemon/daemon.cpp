@@ -287,7 +287,7 @@ bool Daemon::open_nts() {
   }
   nts_keys_->open();
   if (!server_) spdlog::warn("NTS-KE is on but there is no [server]: NTS clients get keys but no time");
-  for (const auto& a : n.listen) spdlog::info("Serving NTS-KE on {}", a.to_string());
+  for (const auto& a : nts_ke_->listening()) spdlog::info("Serving NTS-KE on {}", a.to_string());
   return true;
 }
 

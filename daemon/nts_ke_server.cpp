@@ -287,6 +287,7 @@ std::error_code NtsKeServer::open(std::string& what) {
     }
     mark_non_blocking(*listener);
     acceptors_.push_back(std::move(listener));
+    listening_.push_back(addr);
   }
   if (!acceptors_.empty()) {
     what.clear();
@@ -313,7 +314,11 @@ void NtsKeServer::accept(std::size_t i) {
     if (ec == asio::error::operation_aborted || !acceptors_[i]->is_open()) return;
     tcp::socket socket(ctx_);
     if (!ec) {
-      const int fd = ::accept(acceptors_[i]->native_handle(), nullptr, nullptr);
+      // The peer's address is not needed, but is asked for: some accept()
+      // implementations (the clknetsim simulator's) require the buffer.
+      sockaddr_storage peer{};
+      socklen_t peer_len = sizeof peer;
+      const int fd = ::accept(acceptors_[i]->native_handle(), reinterpret_cast<sockaddr*>(&peer), &peer_len);
       if (fd < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
           accept(i);

@@ -57,6 +57,8 @@ class NtsKeServer {
   void close();
 
   void set_keys(std::shared_ptr<const NtsKeyRing> keys) { keys_ = std::move(keys); }
+  // The listen addresses open() could open (the others were logged).
+  [[nodiscard]] const std::vector<SocketAddress>& listening() const { return listening_; }
   [[nodiscard]] const NtsKeServerCounters& counters() const { return counters_; }
 
  private:
@@ -70,6 +72,7 @@ class NtsKeServer {
   // accept(2): Asio's acceptor would re-set O_NONBLOCK with an ioctl that
   // syscall simulators reject (see asio_nonblocking.hpp).
   std::vector<std::unique_ptr<boost::asio::ip::tcp::socket>> acceptors_;
+  std::vector<SocketAddress> listening_;
   std::shared_ptr<const NtsKeyRing> keys_;
   AesSivCmac256 aead_;
   CryptoRandom rng_;

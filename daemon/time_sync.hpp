@@ -59,6 +59,8 @@ class TimeSync {
 
   // chronyc's makestep/burst/online/offline.
   void make_step();
+  // chronyc's local / local off.
+  void set_local(const LocalConfig& local);
 
  private:
   class RandomAdapter;

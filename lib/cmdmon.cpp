@@ -211,6 +211,8 @@ constexpr std::array<RequestLength, kCommandCount> kRequestLengths{{
     {28, 8},    // 70 RELOAD_SOURCES
     {28, 4},    // 71 DOFFSET2
     {52, 0},    // 72 MODIFY_SELECTOPTS
+    {48, 0},    // 73 MODIFY_OFFSET
+    {48, 0},    // 74 LOCAL3
 }};
 
 // Reply body layouts: offsets of the fields we read and write.
@@ -540,6 +542,15 @@ RequestArgs decode_request_args(Command command, std::span<const std::uint8_t> r
     case Command::ModifyMakestep:
       a.makestep_limit = get_i32(request, 20);
       a.makestep_threshold_s = get_float(request, 24);
+      break;
+    case Command::Local3:  // on_off, stratum, distance, orphan, activate, waitsynced, waitunsynced
+      a.local.on = get_i32(request, 20) != 0;
+      a.local.stratum = get_i32(request, 24);
+      a.local.distance_s = get_float(request, 28);
+      a.local.orphan = get_i32(request, 32) != 0;
+      a.local.activate_s = get_float(request, 36);
+      a.local.wait_synced_s = get_float(request, 40);
+      a.local.wait_unsynced_s = get_float(request, 44);
       break;
     default:
       break;

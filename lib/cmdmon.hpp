@@ -127,9 +127,11 @@ enum class Command : std::uint16_t {
   ReloadSources = 70,
   Doffset2 = 71,
   ModifySelectOpts = 72,  // 4.4+
+  ModifyOffset = 73,      // a source's offset option
+  Local3 = 74,            // `local` with orphan, distance, activate, waitsynced, waitunsynced
 };
 // One past the highest request code in the length table.
-inline constexpr std::uint16_t kCommandCount = 73;
+inline constexpr std::uint16_t kCommandCount = 75;
 
 enum class ReplyType : std::uint16_t {
   Null = 1,
@@ -263,6 +265,18 @@ struct ReplyHeader {
 
 // The arguments of the requests gnomon builds and serves. Each command uses
 // only its own fields; the others are ignored.
+// chronyc `local ...` / `local off` (LOCAL3): chrony's local options, with
+// chronyc's defaults already applied (waitunsynced resolved).
+struct LocalRequest {
+  bool on = false;
+  int stratum = 10;
+  double distance_s = 1.0;
+  bool orphan = false;
+  double activate_s = 0.0;
+  double wait_synced_s = 0.0;
+  double wait_unsynced_s = 0.0;
+};
+
 struct RequestArgs {
   std::uint32_t index = 0;      // SOURCE_DATA, SOURCESTATS, SELECT_DATA
   Address address;              // NTP_DATA, NTP_SOURCE_NAME; ONLINE/OFFLINE/BURST target
@@ -275,6 +289,7 @@ struct RequestArgs {
   bool reset = false;
   std::int32_t makestep_limit = 0;       // MODIFY_MAKESTEP: updates allowed to step (-1 = any)
   double makestep_threshold_s = 0.0;     // MODIFY_MAKESTEP
+  LocalRequest local;                    // LOCAL3
 };
 
 // A complete request, zero-padded to client_request_length(command), with

@@ -81,6 +81,8 @@ Reply dispatch(Command command, std::span<const std::uint8_t> request, ReplyHead
       return status_only(h, Status::Success, out);
     case Command::ReloadSources:
       return status_only(h, provider.reload_sources(), out);
+    case Command::Local3:
+      return status_only(h, provider.set_local(args.local), out);
     case Command::RtcReport:
       return status_only(h, Status::NoRtc, out);
     case Command::Smoothing:
@@ -112,8 +114,56 @@ bool is_monitoring_command(std::uint16_t command) {
   }
 }
 
+namespace {
+
+// The request codes one chronyc command name opens (chrony's opencommands);
+// empty for an unknown name.
+std::vector<Command> commands_of(const std::string& name) {
+  if (name == "activity") return {Command::Activity};
+  if (name == "authdata") return {Command::NSources, Command::AuthData};
+  if (name == "clients") return {Command::ClientAccessesByIndex3};
+  if (name == "manual") return {Command::ManualList};
+  if (name == "ntpdata") return {Command::NSources, Command::NtpData};
+  if (name == "rtcdata") return {Command::RtcReport};
+  if (name == "selectdata") return {Command::NSources, Command::SelectData};
+  if (name == "serverstats") return {Command::ServerStats};
+  if (name == "smoothing") return {Command::Smoothing};
+  if (name == "sourcename") return {Command::NtpSourceName};
+  if (name == "sources") return {Command::NSources, Command::SourceData};
+  if (name == "sourcestats") return {Command::NSources, Command::Sourcestats};
+  if (name == "tracking") return {Command::Tracking};
+  return {};
+}
+
+}  // namespace
+
+OpenCommands::OpenCommands() {
+  for (std::uint16_t c = 0; c < kCommandCount; ++c) {
+    if (is_monitoring_command(c)) codes_.set(c);
+  }
+}
+
+std::optional<OpenCommands> OpenCommands::from_names(const std::vector<std::string>& names,
+                                                     std::string* unknown) {
+  OpenCommands o;
+  o.codes_.reset();
+  // NULL and LOGON are answered whatever is open (success and failure).
+  o.codes_.set(static_cast<std::size_t>(Command::Null));
+  o.codes_.set(static_cast<std::size_t>(Command::Logon));
+  for (const std::string& n : names) {
+    const std::vector<Command> codes = commands_of(n);
+    if (codes.empty()) {
+      if (unknown != nullptr) *unknown = n;
+      return std::nullopt;
+    }
+    for (Command c : codes) o.codes_.set(static_cast<std::size_t>(c));
+  }
+  return o;
+}
+
 CommandResult handle_command(std::span<const std::uint8_t> request, ChannelKind channel,
-                             ControlDataProvider& provider, std::span<std::uint8_t> out) {
+                             ControlDataProvider& provider, std::span<std::uint8_t> out,
+                             const OpenCommands& open) {
   CommandResult result;
   if (out.size() < kReplyHeaderLength) {
     result.outcome = CommandOutcome::DroppedNoRoom;
@@ -138,7 +188,7 @@ CommandResult handle_command(std::span<const std::uint8_t> request, ChannelKind 
     reply = status_only(h, Status::Invalid, out);
   } else if (request.size() < required_request_length(rq->command)) {
     reply = status_only(h, Status::BadPacketLength, out);
-  } else if (channel == ChannelKind::Udp && !is_monitoring_command(rq->command)) {
+  } else if (channel == ChannelKind::Udp && !open.open(rq->command)) {
     reply = status_only(h, Status::Unauthorised, out);
   } else {
     reply = dispatch(static_cast<Command>(rq->command), request, h, provider, out);

@@ -9,11 +9,12 @@
 // 3. Unknown or obsolete command: Status::Invalid ("502 Invalid command").
 // 4. Shorter than the command requires, padding included:
 //    Status::BadPacketLength ("518 Packet length mismatch").
-// 5. Over UDP only the monitoring commands are served (N_SOURCES,
-//    SOURCE_DATA, NTP_SOURCE_NAME, TRACKING, SOURCESTATS, ACTIVITY, and the
-//    open but unsupported RTCREPORT, SMOOTHING, MANUAL_LIST); everything else
-//    gets Status::Unauthorised ("501 Not authorised"). The Unix socket
-//    serves every command.
+// 5. Over UDP only the open monitoring commands are served (chrony's
+//    `opencommands`; by default N_SOURCES, SOURCE_DATA, NTP_SOURCE_NAME,
+//    TRACKING, SOURCESTATS, ACTIVITY, and the open but unsupported
+//    RTCREPORT, SMOOTHING, MANUAL_LIST); everything else gets
+//    Status::Unauthorised ("501 Not authorised"). The Unix socket serves
+//    every command.
 // 6. A reply is never longer than its request: SERVER_STATS answers with the
 //    4.3 layout (72 bytes) unless the request has room for the 4.4+ layout
 //    (196), NTP_DATA with the 152-byte layout unless it has room for 172.
@@ -23,11 +24,13 @@
 // calling handle_command().
 #pragma once
 
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "lib/cmdmon.hpp"
 
@@ -70,6 +73,8 @@ class ControlDataProvider {
   [[nodiscard]] virtual Status burst(const SourceMatch& sources, int good_samples, int total_samples) = 0;
   [[nodiscard]] virtual Status set_online(const SourceMatch& sources, bool online) = 0;
   [[nodiscard]] virtual Status reload_sources() = 0;
+  // chronyc `local ...` / `local off`; not supported unless overridden.
+  [[nodiscard]] virtual Status set_local(const LocalRequest& /*local*/) { return Status::Invalid; }
 };
 
 enum class CommandOutcome : std::uint8_t {
@@ -87,11 +92,31 @@ struct CommandResult {
   [[nodiscard]] bool replied() const { return outcome == CommandOutcome::Replied; }
 };
 
-// Handles one request datagram. `out` should hold kMaxReplyLength bytes.
-[[nodiscard]] CommandResult handle_command(std::span<const std::uint8_t> request, ChannelKind channel,
-                                           ControlDataProvider& provider, std::span<std::uint8_t> out);
+// The request codes served over UDP (chrony's `opencommands`).
+class OpenCommands {
+ public:
+  // chronyd's default: activity, manual, rtcdata, smoothing, sourcename,
+  // sources, sourcestats and tracking (plus NULL and LOGON, always open).
+  OpenCommands();
+  // From chronyc command names (see kOpenCommandNames in the config rules);
+  // nullopt names the first unknown one in `unknown`.
+  [[nodiscard]] static std::optional<OpenCommands> from_names(const std::vector<std::string>& names,
+                                                              std::string* unknown = nullptr);
+  [[nodiscard]] bool open(std::uint16_t command) const {
+    return command < codes_.size() && codes_.test(command);
+  }
 
-// True for the commands chronyd serves over UDP.
+ private:
+  std::bitset<kCommandCount> codes_;
+};
+
+// Handles one request datagram. `out` should hold kMaxReplyLength bytes.
+// `open` is what UDP may ask for.
+[[nodiscard]] CommandResult handle_command(std::span<const std::uint8_t> request, ChannelKind channel,
+                                           ControlDataProvider& provider, std::span<std::uint8_t> out,
+                                           const OpenCommands& open = OpenCommands());
+
+// True for the commands chronyd serves over UDP by default.
 [[nodiscard]] bool is_monitoring_command(std::uint16_t command);
 
 }  // namespace gnomon::cmdmon

@@ -57,7 +57,18 @@ struct LocalConfig {
   bool enabled = false;       // [local] present, `local` directive, or a 127.127.1.0 source
   int stratum = 10;           // 1..15
   bool orphan = false;
-  double distance_s = 1.0;    // activate when our root distance exceeds this
+  double distance_s = 1.0;    // activate when our root distance exceeds this, s
+  // Not before our root distance has once been below this, s (0 = no such wait).
+  double activate_s = 0.0;
+  // While synchronised: not until this long after the last clock update, s.
+  double wait_synced_s = 0.0;
+  // While unsynchronised: not until this long after we became so (or
+  // started), s. Negative: chrony's default, 300 s with orphan, else 0.
+  double wait_unsynced_s = -1.0;
+  [[nodiscard]] double effective_wait_unsynced_s() const {
+    if (wait_unsynced_s >= 0.0) return wait_unsynced_s;
+    return orphan ? 300.0 : 0.0;
+  }
   bool operator==(const LocalConfig&) const = default;
 };
 
@@ -127,6 +138,9 @@ struct ClockConfig {
   std::optional<MakeStepConfig> makestep = MakeStepConfig{};
   double maxslewrate_ppm = 83333.333;
   double maxupdateskew_ppm = 1000.0;
+  // maxclockerror: how unstable our own clock is, ppm; it grows the root
+  // dispersion we serve and the distance of our samples.
+  double maxclockerror_ppm = 1.0;
   std::string driftfile = "/var/lib/gnomon/drift";
   bool rtcsync = false;
   std::string leapsectz;
@@ -186,6 +200,10 @@ struct ControlConfig {
   std::string socket = "/run/gnomon/gnomond.sock";
   std::vector<SocketAddress> listen;
   std::vector<AccessRule> access;  // UDP monitoring access beyond loopback (cmdallow/cmddeny)
+  // The monitoring commands UDP may ask for, by chronyc name (chrony's
+  // opencommands; its default list).
+  std::vector<std::string> open_commands{"activity", "manual",  "rtcdata",     "smoothing",
+                                         "sourcename", "sources", "sourcestats", "tracking"};
   bool operator==(const ControlConfig&) const = default;
 };
 

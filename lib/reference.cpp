@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <limits>
 
 #include "lib/local_reference.hpp"
 
@@ -86,19 +87,41 @@ double Reference::root_distance_s(TimePoint now) {
   return root_delay_s_ / 2.0 + root_dispersion_at(cooked(now));
 }
 
-std::optional<TimePoint> Reference::local_switch_at() const {
-  if (!options_.local.enabled || !synchronised_ || local_active_ || !have_ref_time_) return std::nullopt;
-  const double rate = skew_ + std::fabs(residual_freq_) + options_.max_clock_error_ppm * 1e-6;
-  const double room_s = options_.local.distance_s - root_delay_s_ / 2.0 - root_dispersion_s_;
-  if (!(rate > 0.0) || !std::isfinite(room_s)) return std::nullopt;
-  // 1 ms late, so that the distance has crossed the limit when we look.
-  return ref_time_ + Duration::from_seconds(std::max(room_s, 0.0) / rate + 1e-3);
+void Reference::note_time(TimePoint now) {
+  const bool synced = synchronised_;
+  if (!synced && (was_synced_ || !unsync_since_)) unsync_since_ = now;
+  was_synced_ = synced;
+  last_noted_ = now;
 }
 
-bool Reference::serving_local(TimePoint cooked_now) const {
-  if (!options_.local.enabled) return false;
-  if (!synchronised_ || local_active_) return true;
-  return root_delay_s_ / 2.0 + root_dispersion_at(cooked_now) > options_.local.distance_s;
+LocalInputs Reference::local_inputs(TimePoint cooked_now) const {
+  // As chronyd: a selection that finds no usable source leaves us
+  // synchronised (only no majority and the like unsynchronise), and the
+  // growing root distance decides when the local reference takes over.
+  LocalInputs in;
+  in.synchronised = synchronised_;
+  if (in.synchronised && have_ref_time_) {
+    in.root_distance_s = root_delay_s_ / 2.0 + root_dispersion_at(cooked_now);
+    in.since_update_s = (cooked_now - ref_time_).to_seconds();
+  }
+  // Never noted: unsynchronised since the beginning of time (no wait).
+  in.since_unsynchronised_s =
+      unsync_since_ ? (cooked_now - *unsync_since_).to_seconds() : std::numeric_limits<double>::infinity();
+  return in;
+}
+
+LocalDecision Reference::local_decision(TimePoint cooked_now) {
+  if (!unsync_since_) note_time(cooked_now);
+  return local_activation_.decide(options_.local, local_inputs(cooked_now));
+}
+
+std::optional<TimePoint> Reference::local_switch_at() const {
+  if (!options_.local.enabled || !last_noted_) return std::nullopt;
+  const double rate = skew_ + std::fabs(residual_freq_) + options_.max_clock_error_ppm * 1e-6;
+  const std::optional<double> in_s = local_activation_.change_in_s(options_.local, local_inputs(*last_noted_), rate);
+  if (!in_s) return std::nullopt;
+  // 1 ms late, so that the limit has been crossed when we look.
+  return *last_noted_ + Duration::from_seconds(*in_s + 1e-3);
 }
 
 void Reference::set_leap(Leap leap) {
@@ -383,7 +406,8 @@ ClockCorrection Reference::make_step(TimePoint now) {
 
 ServedState Reference::served_state(TimePoint now) {
   const TimePoint cnow = cooked(now);
-  if (synchronised_ && !serving_local(cnow)) {
+  const LocalDecision decision = local_decision(cnow);
+  if (decision == LocalDecision::Source) {
     ServedState s;
     s.leap = leap_ == Leap::Unsynchronised ? Leap::None : leap_;
     s.stratum = stratum_;
@@ -395,8 +419,10 @@ ServedState Reference::served_state(TimePoint now) {
     s.precision = options_.precision;
     return s;
   }
-  if (options_.local.enabled)
-    return local_reference_state(options_.local, cnow, options_.precision, options_.fuzz_seed);
+  if (decision == LocalDecision::Local) {
+    local_ref_time_ = next_local_reference_time(local_ref_time_, cnow, options_.fuzz_seed);
+    return local_served_state(options_.local.stratum, *local_ref_time_, options_.precision);
+  }
   ServedState s;
   s.precision = options_.precision;
   return s;
@@ -412,7 +438,8 @@ TrackingReport Reference::tracking(TimePoint now) {
   r.offset_sd_s = offset_sd_s_;
   r.freq_ppm = clock_.frequency_ppm();
   r.last_update_interval_s = last_update_interval_s_;
-  if (synchronised_ && !serving_local(cnow)) {
+  const LocalDecision decision = local_decision(cnow);
+  if (decision == LocalDecision::Source) {
     r.ref_id = ref_id_;
     r.source_id = source_id_;
     r.source_name = source_name_;
@@ -424,9 +451,9 @@ TrackingReport Reference::tracking(TimePoint now) {
     r.resid_freq_ppm = residual_freq_ * 1e6;
     r.skew_ppm = skew_ * 1e6;
     r.synchronised = true;
-  } else if (options_.local.enabled) {
-    const ServedState s =
-        local_reference_state(options_.local, cnow, options_.precision, options_.fuzz_seed);
+  } else if (decision == LocalDecision::Local) {
+    local_ref_time_ = next_local_reference_time(local_ref_time_, cnow, options_.fuzz_seed);
+    const ServedState s = local_served_state(options_.local.stratum, *local_ref_time_, options_.precision);
     r.ref_id = s.refid;
     r.stratum = s.stratum;
     r.ref_time = s.reference_time;

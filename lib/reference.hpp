@@ -44,6 +44,7 @@
 #include "lib/clock.hpp"
 #include "lib/config.hpp"
 #include "lib/drift_file.hpp"
+#include "lib/local_reference.hpp"
 #include "lib/selection.hpp"
 #include "lib/sync_types.hpp"
 #include "lib/time.hpp"
@@ -147,8 +148,13 @@ class Reference {
   void on_unknown_step();
   // The leap vote changed between updates (only used while synchronised).
   void update_leap(Leap leap);
-  // Selection's verdict: the local reference should be served.
+  // Selection's verdict: the local reference is the selected source (shown
+  // by `sources`; what is served follows the activation rules instead).
   void set_local_active(bool active) { local_active_ = active; }
+  // The engine's time now: when we stopped being synchronised (for the
+  // local reference's waitunsynced) is taken from these calls, so call it
+  // after anything that may change synchronised() or local_active().
+  void note_time(TimePoint now);
   // chronyc `makestep`: finish the pending slew with a step now. Returns the
   // correction made (stepped_s = 0 when nothing was pending).
   [[nodiscard]] ClockCorrection make_step(TimePoint now);
@@ -165,8 +171,9 @@ class Reference {
   [[nodiscard]] int updates() const { return updates_; }
   // Our root distance now (root delay/2 + root dispersion), s.
   [[nodiscard]] double root_distance_s(TimePoint now);
-  // When the growing root distance will make serving_local() true (the
-  // served state changes then); nullopt if nothing will change by itself.
+  // When the local reference's activation rules (root distance growing, a
+  // wait running out) will change the served state by itself, after the
+  // last note_time(); nullopt if nothing will change by itself.
   [[nodiscard]] std::optional<TimePoint> local_switch_at() const;
   // Cooked time of the last update; nullopt before the first.
   [[nodiscard]] std::optional<TimePoint> last_update() const { return last_update_; }
@@ -178,7 +185,8 @@ class Reference {
  private:
   [[nodiscard]] TimePoint cooked(TimePoint now);
   [[nodiscard]] double root_dispersion_at(TimePoint cooked_now) const;
-  [[nodiscard]] bool serving_local(TimePoint cooked_now) const;
+  [[nodiscard]] LocalInputs local_inputs(TimePoint cooked_now) const;
+  [[nodiscard]] LocalDecision local_decision(TimePoint cooked_now);
   void set_leap(Leap leap);
   [[nodiscard]] TimePoint fuzz(TimePoint t);
   // The slew rate (s/s) for an offset alone, from its std dev and the
@@ -198,6 +206,11 @@ class Reference {
 
   bool synchronised_ = false;
   bool local_active_ = false;
+  LocalActivation local_activation_;
+  std::optional<TimePoint> local_ref_time_;   // cooked; what the local reference serves
+  std::optional<TimePoint> unsync_since_;     // raw; since when not synchronised
+  std::optional<TimePoint> last_noted_;       // raw; the last note_time()
+  bool was_synced_ = false;
   int updates_ = 0;
   std::uint64_t fuzz_counter_ = 0;
   Leap leap_ = Leap::Unsynchronised;

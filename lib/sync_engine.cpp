@@ -65,6 +65,8 @@ EngineOptions EngineOptions::from_config(const Config& config) {
   o.reference.makestep = config.clock.makestep;
   o.reference.maxslewrate_ppm = config.clock.maxslewrate_ppm;
   o.reference.maxupdateskew_ppm = config.clock.maxupdateskew_ppm;
+  o.reference.max_clock_error_ppm = config.clock.maxclockerror_ppm;
+  o.selection.max_clock_error_ppm = config.clock.maxclockerror_ppm;
   o.reference.local = config.local;
   o.reference.maxchange = config.clock.maxchange;
   o.reference.max_drift_ppm = config.clock.maxdrift_ppm;
@@ -432,6 +434,7 @@ struct SyncEngine::Impl {
     } else if (res.outcome == SelectionOutcome::Selected) {
       reference.update_leap(res.leap_vote);
     }
+    reference.note_time(now);
     for (auto& e : entries)
       for (auto& m : e.members)
         if (m.source) m.source->set_sync_peer(res.selected_id == m.id);
@@ -540,6 +543,7 @@ struct SyncEngine::Impl {
   // Timers of sources and DNS retries.
   void run_timers(TimePoint now, RandomSource& rng, Actions& a) {
     run_fallback_drift(now, a);
+    reference.note_time(now);
     if (init_switch_at && *init_switch_at <= now) switch_from_initstepslew(now);
     bool reach_lost = false;
     for (auto& e : entries) {
@@ -791,6 +795,15 @@ Actions SyncEngine::on_resolved(EntryId entry, const std::vector<IpAddress>& add
 }
 
 std::optional<TimePoint> SyncEngine::next_wakeup() const { return impl_->wakeup(); }
+
+Actions SyncEngine::set_local(const LocalConfig& local, TimePoint now) {
+  Actions a;
+  impl_->options.reference.local = local;
+  impl_->sync_local_options();
+  impl_->run_selection(now, std::nullopt, a);
+  impl_->finish(a);
+  return a;
+}
 
 Actions SyncEngine::make_step(TimePoint now) {
   Actions a;

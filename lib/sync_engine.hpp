@@ -246,6 +246,9 @@ class SyncEngine {
 
   // --- Commands (chronyc) --------------------------------------------------
   [[nodiscard]] Actions make_step(TimePoint now);
+  // chronyc `local ...` / `local off` (enabled false): the local reference's
+  // options from now on (a `server 127.127.1.0` entry keeps it enabled).
+  [[nodiscard]] Actions set_local(const LocalConfig& local, TimePoint now);
   // online/offline/burst for all sources (address nullopt) or matching ones.
   // Return the number of sources affected.
   int set_online(TimePoint now, bool online, std::optional<IpAddress> address = std::nullopt);

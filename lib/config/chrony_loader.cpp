@@ -54,10 +54,10 @@ constexpr std::string_view kUnsupportedDirectives[] = {
     "binddevice", "broadcast", "clockprecision", "cmdratelimit",
     "dscp", "dumpdir", "dumponexit", "hwclockfile", "hwtimestamp", "hwtstimeout",
     "leapsecmode", "leapseclist", "lock_all", "logbanner",
-    "mailonchange", "manual", "maxclockerror",
+    "mailonchange", "manual",
     "maxstratum", "maxtxbuffers",
     "minstratum", "nocerttimecheck", "nosystemcert", "ntpsigndsocket", "ntsaeads", "ntsratelimit",
-    "ntsntpserver", "ntsprocesses", "ntsrefresh", "ntsrotate", "opencommands", "pidfile",
+    "ntsntpserver", "ntsprocesses", "ntsrefresh", "ntsrotate", "pidfile",
     "ptpdomain", "ptpport", "refclock", "refresh", "rtcautotrim", "rtcdevice",
     "rtcfile", "rtconutc", "sched_priority", "smoothtime", "tempcomp", "user",
     "commandkey", "generatecommandkey", "linux_freq_scale", "linux_hz"};
@@ -70,7 +70,7 @@ constexpr std::string_view kSupportedDirectives[] = {
     "ntsport", "ntstrustedcerts", "ntsdumpdir", "ntscachedir", "maxntsconnections", "minsources",
     "maxdistance", "maxjitter", "combinelimit", "reselectdist", "stratumweight", "minsamples",
     "maxsamples", "maxchange", "maxdrift", "corrtimeratio", "logchange", "initstepslew",
-    "fallbackdrift", "authselectmode"};
+    "fallbackdrift", "authselectmode", "opencommands", "maxclockerror"};
 
 bool contains(std::string_view word, const auto& list) {
   return std::find(std::begin(list), std::end(list), word) != std::end(list);
@@ -208,12 +208,14 @@ class ChronyLoader {
     else if (d == "keyfile") string_arg(directive, args, "keyfile FILE", cfg_.auth.keyfile);
     else if (d == "leapsectz") string_arg(directive, args, "leapsectz TIMEZONE", cfg_.clock.leapsectz);
     else if (d == "maxupdateskew") ppm_arg(directive, args, "maxupdateskew PPM", cfg_.clock.maxupdateskew_ppm);
+    else if (d == "maxclockerror") parse_maxclockerror(directive, args);
     else if (d == "maxslewrate") ppm_arg(directive, args, "maxslewrate PPM", cfg_.clock.maxslewrate_ppm);
     else if (d == "ratelimit") parse_ratelimit(args);
     else if (d == "bindaddress") parse_bind(directive, args, bind4_, bind6_);
     else if (d == "port") port_arg(directive, args, "port N (0 = no NTP server)", ntp_port_, &port_given_);
     else if (d == "cmdport") port_arg(directive, args, "cmdport N (0 = no UDP control)", cmd_port_, nullptr);
     else if (d == "bindcmdaddress") parse_bindcmdaddress(directive, args);
+    else if (d == "opencommands") parse_opencommands(args);
     else if (d == "confdir") parse_dirs(directive, args, ".conf", false);
     else if (d == "sourcedir") parse_dirs(directive, args, ".sources", true);
     else if (d == "include") parse_include(directive, args);
@@ -557,7 +559,15 @@ class ChronyLoader {
     out.insert(out.end(), p.rules.begin(), p.rules.end());
   }
 
+  // chrony accepts 0 (a perfect clock), unlike the other ppm directives.
+  void parse_maxclockerror(const Token& directive, const std::vector<Token>& args) {
+    if (!count_ok(directive, args, 1, 1, "maxclockerror PPM")) return;
+    if (auto v = to_double(args[0], 0.0, rules::kPpmMax, false, "maxclockerror")) cfg_.clock.maxclockerror_ppm = *v;
+  }
+
   void parse_local(const std::vector<Token>& args) {
+    static constexpr const char* kLocalAllowed =
+        "stratum N, orphan, distance S, activate S, waitsynced S, waitunsynced S";
     LocalConfig l;  // each `local` line starts from chrony's defaults
     l.enabled = true;
     bool ok = true;
@@ -570,13 +580,12 @@ class ChronyLoader {
       bool valued = o == "stratum" || o == "distance" || o == "activate" || o == "waitsynced" ||
                     o == "waitunsynced";
       if (!valued) {
-        error(args[i].column, "invalid local option '" + std::string(args[i].text) + "'",
-              "stratum N, orphan, distance S");
+        error(args[i].column, "invalid local option '" + std::string(args[i].text) + "'", kLocalAllowed);
         ok = false;
         continue;
       }
       if (i + 1 >= args.size()) {
-        error(args[i].column, "missing value for local option '" + o + "'", "stratum N, orphan, distance S");
+        error(args[i].column, "missing value for local option '" + o + "'", kLocalAllowed);
         ok = false;
         break;
       }
@@ -585,14 +594,15 @@ class ChronyLoader {
         if (auto v = to_int(val, rules::kStratumMin, rules::kStratumMax, "local stratum"))
           l.stratum = static_cast<int>(*v);
         else ok = false;
-      } else if (o == "distance") {
-        if (auto v = to_double(val, 0.0, rules::kSecondsMax, true, "local distance")) l.distance_s = *v;
-        else ok = false;
-      } else if (to_double(val, -rules::kSecondsMax, rules::kSecondsMax, false, "local " + o)) {
-        warn(args[i - 1].column, "local option '" + o + "' is not supported by gnomon; ignored");
-      } else {
-        ok = false;
+        continue;
       }
+      // Seconds, 0 included (distance 0: the wait options alone decide).
+      double* field = o == "distance"     ? &l.distance_s
+                      : o == "activate"   ? &l.activate_s
+                      : o == "waitsynced" ? &l.wait_synced_s
+                                          : &l.wait_unsynced_s;
+      if (auto v = to_double(val, 0.0, rules::kSecondsMax, false, "local " + o)) *field = *v;
+      else ok = false;
     }
     if (ok) cfg_.local = l;
   }
@@ -685,6 +695,22 @@ class ChronyLoader {
       return;
     }
     (ip->is_v4() ? v4 : v6) = *ip;
+  }
+
+  // chrony: the list replaces the previous one; none at all closes every
+  // monitoring command to UDP.
+  void parse_opencommands(const std::vector<Token>& args) {
+    std::vector<std::string> names;
+    for (const Token& t : args) {
+      const std::string n = lower(t.text);
+      if (!contains(std::string_view(n), rules::kOpenCommandNames)) {
+        error(t.column, "invalid opencommands command '" + std::string(t.text) + "'",
+              std::string(rules::kOpenCommandsAllowed));
+        return;
+      }
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    }
+    cfg_.control.open_commands = std::move(names);
   }
 
   void parse_bindcmdaddress(const Token& directive, const std::vector<Token>& args) {

@@ -69,6 +69,14 @@ struct AccessParse {
 // "allow 10.0.0.0/24", "deny all".
 [[nodiscard]] std::string describe_access_rule(const AccessRule& rule);
 
+// The chronyc command names chrony's `opencommands` accepts.
+inline constexpr std::string_view kOpenCommandNames[] = {
+    "activity",   "authdata",    "clients",   "manual",     "ntpdata",  "rtcdata",     "selectdata",
+    "serverstats", "smoothing",  "sourcename", "sources",   "sourcestats", "tracking"};
+inline constexpr std::string_view kOpenCommandsAllowed =
+    "activity, authdata, clients, manual, ntpdata, rtcdata, selectdata, serverstats, smoothing, "
+    "sourcename, sources, sourcestats, tracking";
+
 inline constexpr std::string_view kSubnetAllowed =
     "an address, ADDRESS/PREFIX (prefix 0..32 or 0..128), a short IPv4 form like 10 or 10.0, "
     "or all [SUBNET]";

@@ -295,6 +295,10 @@ std::string format_as_toml(const Config& c) {
     out += "stratum = " + std::to_string(c.local.stratum) + "\n";
     out += std::string("orphan = ") + yes_no(c.local.orphan) + "\n";
     out += "distance = " + format_double(c.local.distance_s) + "\n";
+    if (c.local.activate_s != 0.0) out += "activate = " + format_double(c.local.activate_s) + "\n";
+    if (c.local.wait_synced_s != 0.0) out += "wait-synced = " + format_double(c.local.wait_synced_s) + "\n";
+    if (c.local.wait_unsynced_s >= 0.0)
+      out += "wait-unsynced = " + format_double(c.local.wait_unsynced_s) + "\n";
   }
 
   const ServerConfig& s = c.server;
@@ -328,6 +332,8 @@ std::string format_as_toml(const Config& c) {
   }
   out += "maxslewrate-ppm = " + format_double(k.maxslewrate_ppm) + "\n";
   out += "maxupdateskew-ppm = " + format_double(k.maxupdateskew_ppm) + "\n";
+  if (k.maxclockerror_ppm != ClockConfig{}.maxclockerror_ppm)
+    out += "maxclockerror-ppm = " + format_double(k.maxclockerror_ppm) + "\n";
   out += "driftfile = " + quote(k.driftfile) + "\n";
   out += std::string("rtcsync = ") + yes_no(k.rtcsync) + "\n";
   out += "leapsectz = " + quote(k.leapsectz) + "\n";
@@ -367,6 +373,8 @@ std::string format_as_toml(const Config& c) {
   out += "socket = " + quote(c.control.socket) + "\n";
   out += "listen = " + toml_string_array(addresses(c.control.listen)) + "\n";
   toml_access(c.control.access, out);
+  if (c.control.open_commands != ControlConfig{}.open_commands)
+    out += "open-commands = " + toml_string_array(c.control.open_commands) + "\n";
 
   out += "\n[log]\n";
   out += "level = " + quote(rules::log_level_name(c.log.level)) + "\n";

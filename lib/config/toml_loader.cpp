@@ -372,11 +372,15 @@ bool read_enabled(TableReader& t) {
 }
 
 void read_local(const toml::table& table, Reporter& r, Config& cfg) {
-  TableReader t(table, "[local]", {"enabled", "stratum", "orphan", "distance"}, r);
+  TableReader t(table, "[local]",
+                {"enabled", "stratum", "orphan", "distance", "activate", "wait-synced", "wait-unsynced"}, r);
   cfg.local.enabled = read_enabled(t);
   t.read_int("stratum", rules::kStratumMin, rules::kStratumMax, cfg.local.stratum);
   t.read_bool("orphan", cfg.local.orphan);
-  t.read_double("distance", 0.0, rules::kSecondsMax, true, cfg.local.distance_s);
+  t.read_double("distance", 0.0, rules::kSecondsMax, false, cfg.local.distance_s);
+  t.read_double("activate", 0.0, rules::kSecondsMax, false, cfg.local.activate_s);
+  t.read_double("wait-synced", 0.0, rules::kSecondsMax, false, cfg.local.wait_synced_s);
+  t.read_double("wait-unsynced", 0.0, rules::kSecondsMax, false, cfg.local.wait_unsynced_s);
   t.report_unknown_keys();
 }
 
@@ -491,15 +495,16 @@ void read_fallbackdrift(TableReader& parent, Reporter& r, ClockConfig& clock) {
 
 void read_clock(const toml::table& table, Reporter& r, Config& cfg) {
   TableReader t(table, "[clock]",
-                {"control", "makestep", "maxslewrate-ppm", "maxupdateskew-ppm", "driftfile", "rtcsync",
-                 "leapsectz", "maxchange", "maxdrift-ppm", "corrtimeratio", "logchange", "initstepslew",
-                 "fallbackdrift"},
+                {"control", "makestep", "maxslewrate-ppm", "maxupdateskew-ppm", "maxclockerror-ppm",
+                 "driftfile", "rtcsync", "leapsectz", "maxchange", "maxdrift-ppm", "corrtimeratio",
+                 "logchange", "initstepslew", "fallbackdrift"},
                 r);
   ClockConfig& c = cfg.clock;
   t.read_bool("control", c.control);
   read_makestep(t, r, c);
   t.read_double("maxslewrate-ppm", 0.0, rules::kPpmMax, true, c.maxslewrate_ppm);
   t.read_double("maxupdateskew-ppm", 0.0, rules::kPpmMax, true, c.maxupdateskew_ppm);
+  t.read_double("maxclockerror-ppm", 0.0, rules::kPpmMax, false, c.maxclockerror_ppm);
   t.read_string("driftfile", c.driftfile);
   t.read_bool("rtcsync", c.rtcsync);
   t.read_string("leapsectz", c.leapsectz);
@@ -564,7 +569,7 @@ void read_nts(const toml::table& table, Reporter& r, Config& cfg) {
 }
 
 void read_control(const toml::table& table, Reporter& r, Config& cfg) {
-  TableReader t(table, "[control]", {"socket", "listen", "allow", "deny", "access"}, r);
+  TableReader t(table, "[control]", {"socket", "listen", "allow", "deny", "access", "open-commands"}, r);
   ControlConfig& c = cfg.control;
   if (t.read_string("socket", c.socket) && !c.socket.empty() && c.socket.front() != '/') {
     r.error(t.find("socket")->source(), "[control] socket '" + c.socket + "' is not an absolute path",
@@ -572,6 +577,21 @@ void read_control(const toml::table& table, Reporter& r, Config& cfg) {
   }
   read_listen(t, r, 323, c.listen);
   read_access(t, r, c.access);
+  // chrony's opencommands: the monitoring commands UDP may ask for.
+  std::vector<std::pair<std::string, const toml::node*>> open;
+  if (t.read_string_array("open-commands", open, rules::kOpenCommandsAllowed)) {
+    std::vector<std::string> names;
+    for (const auto& [name, node] : open) {
+      if (std::find(std::begin(rules::kOpenCommandNames), std::end(rules::kOpenCommandNames), name) ==
+          std::end(rules::kOpenCommandNames)) {
+        r.error(node->source(), "invalid [control] open-commands command '" + name + "'",
+                std::string(rules::kOpenCommandsAllowed));
+      } else if (std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+    c.open_commands = std::move(names);
+  }
   t.report_unknown_keys();
 }
 

@@ -150,6 +150,11 @@ class FakeProvider : public ControlDataProvider {
     ++reloads;
     return Status::Success;
   }
+  Status set_local(const LocalRequest& l) override {
+    local = l;
+    return Status::Success;
+  }
+  std::optional<LocalRequest> local;
 
   struct ClientQuery {
     std::uint32_t first = 0, max = 0, min_hits = 0;
@@ -168,12 +173,17 @@ struct Served {
   std::vector<std::uint8_t> reply;
 };
 
-Served serve(const std::vector<std::uint8_t>& request, ChannelKind channel, FakeProvider& provider) {
+Served serve_with(const std::vector<std::uint8_t>& request, ChannelKind channel, FakeProvider& provider,
+                  const OpenCommands& open) {
   std::vector<std::uint8_t> out(kMaxReplyLength, 0xEE);
   Served s;
-  s.result = handle_command(request, channel, provider, out);
+  s.result = handle_command(request, channel, provider, out, open);
   if (s.result.replied()) s.reply.assign(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(s.result.reply_length));
   return s;
+}
+
+Served serve(const std::vector<std::uint8_t>& request, ChannelKind channel, FakeProvider& provider) {
+  return serve_with(request, channel, provider, OpenCommands());
 }
 
 std::uint16_t reply_status(const Served& s) { return be16(s.reply, 8); }
@@ -815,7 +825,7 @@ TEST_CASE("cmdmon server bad input: wrong protocol version") {
 
 TEST_CASE("cmdmon server bad input: unknown command is 502 Invalid") {
   FakeProvider p;
-  for (std::uint16_t c : {std::uint16_t{12}, std::uint16_t{27}, std::uint16_t{73}, std::uint16_t{999},
+  for (std::uint16_t c : {std::uint16_t{12}, std::uint16_t{27}, std::uint16_t{75}, std::uint16_t{999},
                           std::uint16_t{0xFFFF}}) {
     CAPTURE(c);
     for (ChannelKind ch : {ChannelKind::Udp, ChannelKind::UnixSocket}) {
@@ -853,6 +863,75 @@ TEST_CASE("cmdmon server bad input: request too short for its command is 518") {
   CHECK(reply_status(s) == static_cast<std::uint16_t>(Status::Unauthorised));
   const auto t = serve(raw_request(static_cast<std::uint16_t>(Command::ServerStats), 40), ChannelKind::Udp, p);
   CHECK(reply_status(t) == static_cast<std::uint16_t>(Status::BadPacketLength));
+}
+
+TEST_CASE("cmdmon server: chrony's newest write commands are known, so UDP gets 501") {
+  FakeProvider p;
+  // chronyc's `local ...` (LOCAL3) and `offset` (MODIFY_OFFSET): 48 bytes each.
+  for (Command c : {Command::Local3, Command::ModifyOffset}) {
+    CAPTURE(static_cast<int>(c));
+    CHECK(required_request_length(static_cast<std::uint16_t>(c)) == 48);
+    const auto s = serve(raw_request(static_cast<std::uint16_t>(c), 48), ChannelKind::Udp, p);
+    REQUIRE(s.result.replied());
+    CHECK(reply_status(s) == static_cast<std::uint16_t>(Status::Unauthorised));
+    const auto t = serve(raw_request(static_cast<std::uint16_t>(c), 47), ChannelKind::UnixSocket, p);
+    REQUIRE(t.result.replied());
+    CHECK(reply_status(t) == static_cast<std::uint16_t>(Status::BadPacketLength));
+  }
+}
+
+TEST_CASE("cmdmon server: opencommands decides what UDP may ask for", "[cmdmon]") {
+  FakeProvider p;
+  const OpenCommands dflt;
+  CHECK(dflt.open(static_cast<std::uint16_t>(Command::Tracking)));
+  CHECK(dflt.open(static_cast<std::uint16_t>(Command::NSources)));
+  CHECK_FALSE(dflt.open(static_cast<std::uint16_t>(Command::ServerStats)));
+  CHECK_FALSE(dflt.open(static_cast<std::uint16_t>(Command::MakeStep)));
+
+  std::string unknown;
+  CHECK_FALSE(OpenCommands::from_names({"tracking", "settime"}, &unknown));
+  CHECK(unknown == "settime");
+  const OpenCommands none = OpenCommands::from_names({}).value();
+  const OpenCommands stats = OpenCommands::from_names({"serverstats", "sources"}).value();
+  CHECK(stats.open(static_cast<std::uint16_t>(Command::NSources)));
+  CHECK(stats.open(static_cast<std::uint16_t>(Command::SourceData)));
+  CHECK_FALSE(stats.open(static_cast<std::uint16_t>(Command::Tracking)));
+
+  const auto closed = serve_with(build_request(Command::Tracking), ChannelKind::Udp, p, none);
+  CHECK(reply_status(closed) == static_cast<std::uint16_t>(Status::Unauthorised));
+  const auto opened = serve_with(build_request(Command::ServerStats), ChannelKind::Udp, p, stats);
+  CHECK(reply_status(opened) == static_cast<std::uint16_t>(Status::Success));
+  // The Unix socket serves everything whatever is open.
+  const auto unix_socket = serve_with(build_request(Command::Tracking), ChannelKind::UnixSocket, p, none);
+  CHECK(reply_status(unix_socket) == static_cast<std::uint16_t>(Status::Success));
+}
+
+TEST_CASE("cmdmon server: chronyc's local command (LOCAL3) reaches the provider", "[cmdmon]") {
+  FakeProvider p;
+  std::vector<std::uint8_t> req = raw_request(static_cast<std::uint16_t>(Command::Local3), 48);
+  auto put = [&](std::size_t off, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) req[off + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+  };
+  put(20, 1);                    // on
+  put(24, 5);                    // stratum
+  put(28, encode_float(1.0));    // distance
+  put(32, 1);                    // orphan
+  put(36, encode_float(0.5));    // activate
+  put(40, encode_float(100.0));  // waitsynced
+  put(44, encode_float(20.0));   // waitunsynced
+  const auto s = serve(req, ChannelKind::UnixSocket, p);
+  CHECK(reply_status(s) == static_cast<std::uint16_t>(Status::Success));
+  REQUIRE(p.local);
+  CHECK(p.local->on);
+  CHECK(p.local->stratum == 5);
+  CHECK(p.local->distance_s == Approx(1.0));
+  CHECK(p.local->orphan);
+  CHECK(p.local->activate_s == Approx(0.5));
+  CHECK(p.local->wait_synced_s == Approx(100.0));
+  CHECK(p.local->wait_unsynced_s == Approx(20.0));
+  put(20, 0);  // local off
+  static_cast<void>(serve(req, ChannelKind::UnixSocket, p));
+  CHECK_FALSE(p.local->on);
 }
 
 TEST_CASE("cmdmon server bad input: a write command over UDP is 501") {

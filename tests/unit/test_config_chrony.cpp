@@ -98,6 +98,50 @@ TEST_CASE("chrony: local stratum N overrides the 127.127.1.0 default in any orde
   CHECK_FALSE(plain.local.orphan);
 }
 
+TEST_CASE("chrony: local's activation options", "[config][chrony]") {
+  Config c = must_load("local stratum 10 orphan distance 0.0 activate 0.5 waitsynced 7200 waitunsynced 20\n");
+  CHECK(c.local.enabled);
+  CHECK(c.local.orphan);
+  CHECK(c.local.distance_s == 0.0);
+  CHECK(c.local.activate_s == 0.5);
+  CHECK(c.local.wait_synced_s == 7200.0);
+  CHECK(c.local.wait_unsynced_s == 20.0);
+  CHECK(c.local.effective_wait_unsynced_s() == 20.0);
+  Config d = must_load("local orphan\n");
+  CHECK(d.local.activate_s == 0.0);
+  CHECK(d.local.wait_synced_s == 0.0);
+  CHECK(d.local.effective_wait_unsynced_s() == 300.0);  // chrony's default with orphan
+  CHECK(must_load("local\n").local.effective_wait_unsynced_s() == 0.0);
+  LoadResult r = load("local waitsynced 10 activate 0.1\n");
+  CHECK(r.ok());
+  CHECK(count_warnings(r) == 0);
+
+  CHECK_THAT(must_fail("server a.example\nlocal activate x\n"),
+             Catch::Contains("chrony.conf:2:16: error: local activate 'x' is not a number"));
+  CHECK_THAT(must_fail("local waitsynced -1\n"), Catch::Contains("chrony.conf:1:18: error: local waitsynced"));
+  CHECK_THAT(must_fail("local waitunsynced\n"),
+             Catch::Contains("chrony.conf:1:7: error: missing value for local option 'waitunsynced'"));
+  CHECK_THAT(must_fail("local distance -0.5\n"), Catch::Contains("local distance"));
+  CHECK_THAT(must_fail("local bogus 1\n"), Catch::Contains("invalid local option 'bogus'"));
+}
+
+TEST_CASE("chrony: maxclockerror and opencommands", "[config][chrony]") {
+  CHECK(must_load("local\n").clock.maxclockerror_ppm == 1.0);
+  CHECK(must_load("maxclockerror 1000\nlocal\n").clock.maxclockerror_ppm == 1000.0);
+  CHECK(must_load("maxclockerror 0\nlocal\n").clock.maxclockerror_ppm == 0.0);
+  CHECK_THAT(must_fail("local\nmaxclockerror -1\n"), Catch::Contains("chrony.conf:2:15: error: maxclockerror"));
+  CHECK_THAT(must_fail("maxclockerror\nlocal\n"), Catch::Contains("chrony.conf:1:"));
+
+  const std::vector<std::string> dflt{"activity", "manual", "rtcdata", "smoothing",
+                                      "sourcename", "sources", "sourcestats", "tracking"};
+  CHECK(must_load("local\n").control.open_commands == dflt);
+  CHECK(must_load("opencommands\nlocal\n").control.open_commands.empty());
+  CHECK(must_load("opencommands Tracking clients tracking\nlocal\n").control.open_commands ==
+        std::vector<std::string>{"tracking", "clients"});
+  CHECK_THAT(must_fail("opencommands tracking settime\nlocal\n"),
+             Catch::Contains("chrony.conf:1:23: error: invalid opencommands command 'settime'"));
+}
+
 TEST_CASE("chrony: server, pool and peer with their options", "[config][chrony]") {
   Config c = must_load(
       "server a.example iburst minpoll 4 maxpoll 8 port 1123 prefer noselect require xleave maxdelay 0.25 "

@@ -117,7 +117,9 @@ TEST_CASE("print-config: a chrony.conf using every supported directive round-tri
                      "allow 10.0.0.0/24\n"
                      "allow all 192.168.0.0/16\n"
                      "allow\n"
-                     "local stratum 9 orphan distance 0.1\n"
+                     "local stratum 9 orphan distance 0.1 activate 0.5 waitsynced 100 waitunsynced 20\n"
+                     "maxclockerror 10\n"
+                     "opencommands tracking serverstats\n"
                      "makestep 0.5 -1\n"
                      "driftfile /var/lib/chrony/drift\n"
                      "rtcsync\n"
@@ -156,6 +158,10 @@ TEST_CASE("print-config: a chrony.conf using every supported directive round-tri
   CHECK_THAT(toml, Catch::Contains("access = [\"allow 10.0.0.0/8\", \"deny 10.9.0.0/16\", \"allow 10.9.9.0/24\"]"));
   Config back = round_trip(c);
   CHECK(summary_body(back) == summary_body(c));
+  CHECK(back.local == c.local);
+  CHECK(back.local.wait_unsynced_s == 20.0);
+  CHECK(back.clock.maxclockerror_ppm == 10.0);
+  CHECK(back.control.open_commands == std::vector<std::string>{"tracking", "serverstats"});
 }
 
 TEST_CASE("print-config: switched-off sections keep what chrony.conf said", "[config][summary]") {

@@ -359,14 +359,60 @@ TEST_CASE("local reference: fallback and return", "[reference]") {
   CHECK(s.stratum == 9);
   CHECK(s.refid == 0x7F000001u);
 
-  ref.set_local_active(true);  // selection: no real source usable
+  // Selection found no usable source: still the source until the distance
+  // grows over `distance`, as in chronyd.
+  ref.set_local_active(true);
+  CHECK(ref.served_state(clock.t).stratum == 9);
+  ref.set_local_active(false);
+  ref.set_unsynchronised();  // no majority
   CHECK(ref.served_state(clock.t).stratum == 10);
-  ref.set_local_active(false);  // upstreams returned
+  static_cast<void>(ref.update(clock.t, in));  // upstreams returned
   CHECK(ref.served_state(clock.t).stratum == 9);
 
   // Root distance above `distance` (1 s) also activates it.
   clock.t = clock.t + Duration::seconds(2000000);
   CHECK(ref.served_state(clock.t).stratum == 10);
+}
+
+TEST_CASE("local reference: waitunsynced counts from the last note_time that found us unsynchronised",
+          "[reference]") {
+  RecordingClock clock;
+  ReferenceOptions o;
+  o.local.enabled = true;
+  o.local.stratum = 5;
+  o.local.orphan = true;  // waitunsynced 300 s by default
+  Reference ref(clock, o);
+  ref.note_time(clock.t);  // start
+  CHECK_FALSE(ref.served_state(clock.t).synchronised());
+  CHECK(ref.local_switch_at().value() > clock.t + Duration::seconds(299));
+  clock.t = clock.t + Duration::seconds(301);
+  CHECK(ref.served_state(clock.t).stratum == 5);
+
+  static_cast<void>(ref.update(clock.t, input(clock.t, 0.0)));
+  ref.note_time(clock.t);
+  CHECK(ref.served_state(clock.t).refid == 0x7F000001u);
+  clock.t = clock.t + Duration::seconds(10);
+  ref.set_unsynchronised();
+  ref.note_time(clock.t);
+  clock.t = clock.t + Duration::seconds(100);
+  CHECK_FALSE(ref.served_state(clock.t).synchronised());
+  clock.t = clock.t + Duration::seconds(201);
+  CHECK(ref.served_state(clock.t).stratum == 5);
+  CHECK(ref.tracking(clock.t).local);
+}
+
+TEST_CASE("local reference: the reference time is kept while 1..64 s old", "[reference]") {
+  RecordingClock clock;
+  ReferenceOptions o;
+  o.local.enabled = true;
+  Reference ref(clock, o);
+  const TimePoint first = ref.served_state(clock.t).reference_time;
+  CHECK(first <= clock.t - Duration::seconds(1));
+  CHECK(first > clock.t - Duration::seconds(2));
+  clock.t = clock.t + Duration::seconds(40);
+  CHECK(ref.tracking(clock.t).ref_time == first);
+  clock.t = clock.t + Duration::seconds(40);
+  CHECK(ref.served_state(clock.t).reference_time > first + Duration::seconds(70));
 }
 
 TEST_CASE("leap status goes to the clock", "[reference]") {

@@ -285,6 +285,9 @@ TEST_CASE("one falseticker of three is marked x and never followed", "[engine]")
 TEST_CASE("LOCL serves while no upstream is usable, and the upstream takes over", "[engine]") {
   EngineOptions o;
   o.reference.local.stratum = 10;
+  // Our served root dispersion grows 1 ms/s, so that the local reference's
+  // distance (1 s) is crossed about 1000 s after the last update.
+  o.reference.max_clock_error_ppm = 1000.0;
   Harness h(clock_cfg(0.0, 0.0), o);
   h.add_server("127.0.0.1", UpstreamConfig{});
   h.network_up = false;
@@ -314,18 +317,46 @@ TEST_CASE("LOCL serves while no upstream is usable, and the upstream takes over"
   CHECK(h.row("LOCL")->state == '-');
   CHECK(h.row("127.0.0.1")->state == '*');
 
-  // All upstreams lost: after the reach register empties, LOCL again.
+  // All upstreams lost: after the reach register empties, LOCL is selected,
+  // but (as chronyd) we stay synchronised and serve the old reference until
+  // our root distance is over the local distance.
   h.network_up = false;
   h.run_until(450.0 + 9 * 64.0 + 30.0);
   s = h.engine.served_state(h.clock->now());
-  CHECK(s.stratum == 10);
+  CHECK(s.stratum == 2);
   CHECK(h.row("LOCL")->state == '*');
   CHECK(h.logged("Can't synchronise: no selectable sources (1 unreachable sources)"));
+  h.run_until(450.0 + 1100.0);
+  s = h.engine.served_state(h.clock->now());
+  CHECK(s.stratum == 10);
+  CHECK(s.refid == kLocalRefid);
 
   // And back.
   h.network_up = true;
-  h.run_until(450.0 + 9 * 64.0 + 30.0 + 450.0);
+  h.run_until(450.0 + 1100.0 + 450.0);
   CHECK(h.engine.served_state(h.clock->now()).stratum == 2);
+}
+
+TEST_CASE("chronyc local and local off change the local reference at run time", "[engine]") {
+  Harness h(clock_cfg(0.0, 0.0), EngineOptions{});
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.network_up = false;
+  h.engine.add_entry(server_config("127.0.0.1"), h.clock->now());
+  h.start();
+  h.run_until(10.0);
+  CHECK_FALSE(h.engine.served_state(h.clock->now()).synchronised());
+  LocalConfig l;
+  l.enabled = true;
+  l.stratum = 7;
+  l.wait_unsynced_s = 20.0;
+  static_cast<void>(h.engine.set_local(l, h.clock->now()));
+  CHECK_FALSE(h.engine.served_state(h.clock->now()).synchronised());  // waiting 20 s
+  h.run_until(40.0);
+  ServedState s = h.engine.served_state(h.clock->now());
+  CHECK(s.stratum == 7);
+  CHECK(s.refid == kLocalRefid);
+  static_cast<void>(h.engine.set_local(LocalConfig{}, h.clock->now()));
+  CHECK_FALSE(h.engine.served_state(h.clock->now()).synchronised());
 }
 
 TEST_CASE("reload keeps unchanged sources and their statistics", "[engine]") {
