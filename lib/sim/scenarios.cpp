@@ -105,6 +105,9 @@ ScenarioConfig local_fallback_scenario(std::uint64_t seed) {
   c.name = "local-fallback";
   c.local_clock = true;
   c.engine.reference.local.enabled = true;
+  // As in chronyd, the last reference is served until our root distance
+  // passes `local distance`; 1 ms is passed about 700 s into the outage.
+  c.engine.reference.local.distance_s = 1e-3;
   c.servers[0].source.maxpoll = 6;
   c.servers[0].link.schedule.down = {{2000.0, 6000.0}};
   return c;
