@@ -718,6 +718,13 @@ SelectionData SourceStats::selection_data(TimePoint now) const {
   d.first_sample_ago_s = seconds_between(now, times_[static_cast<std::size_t>(ring_index(0))]);
   d.last_sample_ago_s = seconds_between(now, times_[static_cast<std::size_t>(newest_)]);
   d.select_ok = regression_ok_;
+  // maxsamples below what an estimate needs (chronyd -q with maxsamples 1,
+  // for one quick measurement): selectable once the samples are all there,
+  // as chrony allows, with the largest spread selection accepts.
+  if (!d.select_ok && n_ < kMinSamplesForRegression && n_ == max_samples_) {
+    d.std_dev_s = options_.max_jitter_s;
+    d.select_ok = true;
+  }
   return d;
 }
 

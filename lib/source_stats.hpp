@@ -93,6 +93,9 @@ struct SourceStatsOptions {
   // Kalman: frequency random walk, (s/s)^2 per s (1 ppb/s wander = 1e-18);
   // 0 = estimate it (filter bank).
   double kalman_freq_wander = 0.0;
+  // maxjitter: the spread given to a source whose maxsamples is too small
+  // for an estimate (1 or 2), so that it is still selectable, s.
+  double max_jitter_s = 1.0;
 };
 
 // What the reference/discipline needs of a source (chrony's

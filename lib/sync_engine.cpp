@@ -259,6 +259,7 @@ struct SyncEngine::Impl {
     } else {
       SourceOptions so = SourceOptions::from_config(e.config);
       so.stats = options.stats;
+      so.stats.max_jitter_s = options.selection.max_jitter_s;
       const std::optional<int> min_samples = e.config.minsamples ? e.config.minsamples : options.min_samples;
       const std::optional<int> max_samples = e.config.maxsamples ? e.config.maxsamples : options.max_samples;
       if (min_samples) so.stats.min_samples = *min_samples;

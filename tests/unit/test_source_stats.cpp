@@ -84,6 +84,19 @@ TEST_CASE("fewer than 3 samples are not selectable; 3 are", "[stats]") {
   CHECK(std::isfinite(st.sourcestats_report(at(5)).skew_ppm));
 }
 
+TEST_CASE("maxsamples below 3: selectable once full, with maxjitter as the spread", "[stats]") {
+  SourceStatsOptions o;
+  o.max_samples = 1;
+  o.max_jitter_s = 0.5;
+  SourceStats st(o);
+  CHECK_FALSE(st.selection_data(at(0)).select_ok);
+  st.add_sample(make_sample(0, 0.010));
+  const SelectionData d = st.selection_data(at(1));
+  CHECK(d.select_ok);
+  CHECK(d.std_dev_s == 0.5);
+  CHECK(d.offset_s == Approx(0.010));
+}
+
 TEST_CASE("regression recovers offset and frequency", "[stats]") {
   LinearTruth truth;
   truth.o0 = 0.0123;
