@@ -509,11 +509,14 @@ struct SyncEngine::Impl {
   }
 
   // The initstepslew servers go; the configured entries start.
-  void switch_from_initstepslew(TimePoint now) {
+  void switch_from_initstepslew(TimePoint now, Actions& a) {
     init_switch_at.reset();
     for (const Entry& e : entries)
       for (const Member& m : e.members) selection.remove(m.id);
     entries.clear();
+    // As chronyd: the selection loss is reported while no source is left
+    // ("no sources"), not later as if the configured ones had failed.
+    run_selection(now, std::nullopt, a);
     entries.swap(held);
     update_sync_ramp();
     for (auto& e : entries)
@@ -545,7 +548,7 @@ struct SyncEngine::Impl {
   void run_timers(TimePoint now, RandomSource& rng, Actions& a) {
     run_fallback_drift(now, a);
     reference.note_time(now);
-    if (init_switch_at && *init_switch_at <= now) switch_from_initstepslew(now);
+    if (init_switch_at && *init_switch_at <= now) switch_from_initstepslew(now, a);
     bool reach_lost = false;
     for (auto& e : entries) {
       for (auto& m : e.members) {
