@@ -309,6 +309,7 @@ cmdmon::Status ControlProvider::burst(const cmdmon::SourceMatch& sources, int go
   TimePoint now = sync_.now();
   if (sources.address.family == Address::Family::Unspec) {
     sync_.engine().burst(now, good_samples, total_samples);
+    sync_.reschedule();
     return cmdmon::Status::Success;
   }
   int n = 0;
@@ -317,6 +318,7 @@ cmdmon::Status ControlProvider::burst(const cmdmon::SourceMatch& sources, int go
       n += sync_.engine().burst(now, good_samples, total_samples, r.address->ip);
     }
   }
+  sync_.reschedule();
   return n > 0 ? cmdmon::Status::Success : cmdmon::Status::NoSuchSource;
 }
 
@@ -324,6 +326,7 @@ cmdmon::Status ControlProvider::set_online(const cmdmon::SourceMatch& sources, b
   TimePoint now = sync_.now();
   if (sources.address.family == Address::Family::Unspec) {
     sync_.engine().set_online(now, online);
+    sync_.reschedule();
     return cmdmon::Status::Success;
   }
   int n = 0;
@@ -332,6 +335,7 @@ cmdmon::Status ControlProvider::set_online(const cmdmon::SourceMatch& sources, b
       n += sync_.engine().set_online(now, online, r.address->ip);
     }
   }
+  sync_.reschedule();
   return n > 0 ? cmdmon::Status::Success : cmdmon::Status::NoSuchSource;
 }
 

@@ -155,6 +155,8 @@ void TimeSync::refresh() {
 
 void TimeSync::make_step() { process(engine_->make_step(now())); }
 
+void TimeSync::reschedule() { schedule(engine_->next_wakeup()); }
+
 void TimeSync::set_local(const LocalConfig& local) { process(engine_->set_local(local, now())); }
 
 void TimeSync::notify_state() {

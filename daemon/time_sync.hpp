@@ -59,6 +59,9 @@ class TimeSync {
 
   // chronyc's makestep/burst/online/offline.
   void make_step();
+  // The core's deadlines changed outside a timer or a reply (a command put
+  // a source online or into a burst): wait for the new next one.
+  void reschedule();
   // chronyc's local / local off.
   void set_local(const LocalConfig& local);
 
