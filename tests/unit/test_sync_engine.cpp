@@ -592,6 +592,29 @@ TEST_CASE("update once (-q): the first update steps the clock, then quit", "[eng
   }
 }
 
+TEST_CASE("a source configured offline sends once a command puts it online", "[engine]") {
+  Harness h(clock_cfg(0.01, 0.0), EngineOptions{});
+  h.add_server("127.0.0.1", UpstreamConfig{});
+  h.add_server("127.0.0.2", UpstreamConfig{});
+  SourceConfig off = server_config("127.0.0.1");
+  off.offline = true;
+  h.engine.add_entry(off, h.clock->now());
+  h.engine.add_entry(server_config("127.0.0.2", false), h.clock->now());
+  h.start();
+  h.run_until(300.0);
+  const SourceRow* r = h.row("127.0.0.1");
+  REQUIRE(r != nullptr);
+  CHECK(r->reach == 0);
+  CHECK(h.engine.set_online(h.clock->now(), true, *IpAddress::parse("127.0.0.1")) == 1);
+  h.run_until(400.0);
+  r = h.row("127.0.0.1");
+  REQUIRE(r != nullptr);
+  CHECK(r->reach != 0);
+  const ActivityReport act = h.engine.activity();
+  CHECK(act.online == 2);
+  CHECK(act.burst_online == 0);
+}
+
 TEST_CASE("minsources holds selection until enough sources agree", "[engine]") {
   EngineOptions o;
   o.selection.min_sources = 2;
