@@ -1,6 +1,6 @@
 // The effective configuration as plain values. Both loaders (TOML and
 // chrony.conf, in lib/config/) produce this; the daemon and the core read it.
-// Defaults here are the defaults of CONTRACT.md.
+// Defaults here are the documented defaults (README, conf/*.toml).
 #pragma once
 
 #include <cstdint>
@@ -238,7 +238,7 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
-// Defaults for the lists that CONTRACT.md fills when a section is present.
+// Defaults for the lists that a section fills when it is present without them.
 std::vector<SocketAddress> default_server_listen();   // 0.0.0.0:123, [::]:123
 std::vector<SocketAddress> default_control_listen();  // 127.0.0.1:323, [::1]:323
 std::vector<SocketAddress> default_nts_listen();      // 0.0.0.0:4460, [::]:4460

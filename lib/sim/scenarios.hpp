@@ -1,5 +1,6 @@
-// The named scenarios of issue 3, each with chrony's figure for the same
-// setup (reference/accuracy-and-performance.md) and gnomon's target. The
+// The named accuracy scenarios, each with chrony's published figure for
+// the same setup (its simulation tests and comparison page) and gnomon's
+// target. The
 // tests (tests/sim/test_scenarios.cpp) assert bounds on them; gnomon-sim
 // prints them as a table with the ratio to chrony.
 #pragma once
@@ -45,7 +46,7 @@ struct ChronyFigure {
   std::string note;
 };
 
-// gnomon's aims (issue 3) for the scenario; unset = none beyond chrony's.
+// gnomon's aims for the scenario; unset = none beyond chrony's.
 struct Target {
   std::optional<double> rms_offset_s;
   std::optional<double> sync_s;         // chrony's criterion, at most
