@@ -217,7 +217,6 @@ constexpr std::array<RequestLength, kCommandCount> kRequestLengths{{
 
 // Reply body layouts: offsets of the fields we read and write.
 namespace rpy {
-constexpr std::size_t kData = 28;
 constexpr std::size_t kNSourcesLen = 32;
 constexpr std::size_t kSourceDataLen = 76;
 constexpr std::size_t kTrackingLen = 104;
