@@ -1,4 +1,4 @@
-// gnomond's command line (CONTRACT.md).
+// gnomond's command line: chronyd's options plus gnomon's own.
 #pragma once
 
 #include <optional>

@@ -82,8 +82,8 @@ bool TimeSync::open() {
   ClockControl& clock = linux_clock_ ? static_cast<ClockControl&>(*linux_clock_) : *clock_;
   EngineOptions options = EngineOptions::from_config(config_);
   options.refid_of = refid_of;
-  // Sources with `key = N` sign requests and verify replies (issue 7).
-  // NTS sources run NTS-KE, then sign and verify with its keys (issue 7).
+  // Sources with `key = N` sign requests and verify replies.
+  // NTS sources run NTS-KE, then sign and verify with its keys.
   options.make_authenticator = [this](const SourceConfig& c,
                                       const SocketAddress& remote) -> std::shared_ptr<ClientAuthenticator> {
     if (c.nts) return make_nts_client_auth(ctx_, c, remote, config_.nts.trusted_certs);

@@ -1,4 +1,4 @@
-// Authentication hooks of NTP packets (issue 7), shared by symmetric keys and
+// Authentication hooks of NTP packets, shared by symmetric keys and
 // NTS (RFC 8915). The core calls them; implementations that need crypto live
 // outside gnomon::core (lib/crypto, daemon).
 //
