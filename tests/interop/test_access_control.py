@@ -1,4 +1,4 @@
-"""Access control over real sockets (issue 2, acceptance 3).
+"""Access control over real sockets.
 
 Clients bind to different 127.x.y.z addresses: allowed ones get answers,
 denied ones get nothing, and a server with no `allow` answers nobody.

@@ -1,6 +1,6 @@
-"""Bad packets against the running daemon (issue 2, acceptance 4).
+"""Bad packets against the running daemon.
 
-Every row of the "NTP server port" table in reference/bad-inputs.md that needs
+Every row of the "NTP server port" table of the bad-input checklist that needs
 neither keys nor NTS. Afterwards the daemon still answers, no reply is ever
 longer than its request, and the drop counters (logged at exit) show the drops.
 """

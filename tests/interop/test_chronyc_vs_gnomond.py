@@ -1,4 +1,4 @@
-"""Debian's unmodified chronyc against gnomond (issue 4, acceptance 1).
+"""Debian's unmodified chronyc against gnomond.
 
 Over UDP on a high port: sources, sourcestats, tracking and activity work.
 Over the Unix socket: every command gnomond serves works. The output is

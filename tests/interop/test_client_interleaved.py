@@ -1,4 +1,4 @@
-"""Interleaved mode used by gnomond as a client (issue 6, `xleave = true`).
+"""Interleaved mode used by gnomond as a client (`xleave = true`).
 
 A gnomond client polls three servers on loopback:
 - a real `chronyd -x` server, with xleave;

@@ -1,7 +1,7 @@
-"""gnomond's command line and config errors (issue 2, acceptance 5).
+"""gnomond's command line and config errors.
 
 --check-config accepts the shipped configs; each bad-config row of
-reference/bad-inputs.md exits 78 naming the file and line; --version works;
+the bad-input checklist exits 78 naming the file and line; --version works;
 SIGTERM and SIGINT exit 0.
 """
 

@@ -1,4 +1,4 @@
-"""The control channel under abuse (reference/bad-inputs.md, "Control channel").
+"""The control channel under abuse.
 
 1. A control socket path that exists and is not a socket: gnomond refuses to
    unlink it (the file keeps its content, even after exit), says so in the

@@ -1,5 +1,4 @@
-"""The controller scenario (reference/controller-scenario.md; issue 3
-acceptance 3 and issue 4 acceptance 3).
+"""The controller scenario: a controller syncing upstream and serving a compute node.
 
 The seed's sources never resolve here and 127.127.1.0 is in the list:
 - the controller serves stratum 10 from LOCL, and gnomonc shows the unresolved

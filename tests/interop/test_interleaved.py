@@ -1,4 +1,4 @@
-"""Interleaved mode served by gnomond (issue 6, acceptance 3).
+"""Interleaved mode served by gnomond.
 
 - A real chronyd -x client with `xleave` gets interleaved replies: its
   `chronyc ntpdata` shows "Interleaved : Yes", while a second source without

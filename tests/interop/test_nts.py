@@ -1,4 +1,4 @@
-"""NTS (RFC 8915) interop with a real chronyd (issue 7, acceptance 1).
+"""NTS (RFC 8915) interop with a real chronyd.
 
 The test makes its own certificates with the openssl CLI (self-signed P-256,
 CN/SAN localhost and 127.0.0.1), then checks:

@@ -1,4 +1,4 @@
-"""OpenSSL is mapped only when the configuration needs it (issue 6, idle RSS).
+"""OpenSSL is mapped only when the configuration needs it (idle RSS).
 
 gnomond links no OpenSSL library: lib/openssl/on_demand.cpp loads libssl and
 libcrypto with dlopen() on first use. Checked on running daemons through

@@ -1,4 +1,4 @@
-"""The drift file (issue 5, acceptance 6; reference/bad-inputs.md "Drift file").
+"""The drift file.
 
 - SIGTERM writes the drift file in chrony's "%20.6f %20.6f" format, and a
   drift file written by one run is read back by the next.

@@ -1,4 +1,4 @@
-"""Exit codes (issue 5, acceptance 7; CONTRACT.md "Exit codes") and the pid file.
+"""Exit codes and the pid file.
 
 0  clean exit: SIGTERM and SIGINT, also with a pid file, which is removed;
 78 configuration error: a broken or missing config, an unknown option, an

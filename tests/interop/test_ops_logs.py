@@ -1,4 +1,4 @@
-"""chrony-style logs (issue 5, Operations "Logs").
+"""chrony-style logs.
 
 gnomond -x and a client chronyd -x both sync to the same upstream chronyd and
 both write measurements.log, statistics.log and tracking.log. gnomon's files

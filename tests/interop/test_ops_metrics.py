@@ -1,4 +1,4 @@
-"""Prometheus metrics (issue 5, acceptance 4).
+"""Prometheus metrics.
 
 gnomond -x syncs to an upstream chronyd (local stratum 8), with LOCL as a
 fallback and one name that never resolves, and serves a few clients (good

@@ -1,4 +1,4 @@
-"""The .deb (issue 5, acceptance 3): install, run, purge.
+"""The .deb: install, run, purge.
 
 This test changes the machine (dpkg -i creates the _gnomon user, /etc/gnomon,
 /var/lib/gnomon, ...), so it runs only when asked:

@@ -1,4 +1,4 @@
-"""Privilege drop (-u USER; issue 5, Operations).
+"""Privilege drop (-u USER).
 
 Started as root with -u nobody, gnomond runs as nobody and keeps only the
 capabilities it needs, read from /proc/PID/status:

@@ -1,4 +1,4 @@
-"""Reload on SIGHUP (issue 5, acceptance 5).
+"""Reload on SIGHUP.
 
 gnomond -x polls an upstream chronyd. Then, by editing the config and sending
 SIGHUP:

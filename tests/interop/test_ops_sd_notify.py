@@ -1,4 +1,4 @@
-"""sd_notify (issue 5, acceptance 8).
+"""sd_notify.
 
 The test plays systemd: NOTIFY_SOCKET names a datagram socket of its own
 (an abstract '@' name, then a file system path) and WATCHDOG_USEC asks for

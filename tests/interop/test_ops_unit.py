@@ -1,4 +1,4 @@
-"""The systemd unit and the packaging files (issue 5, acceptance 2).
+"""The systemd unit and the packaging files.
 
 - `systemd-analyze verify` (Debian's systemd) passes on packaging/gnomond.service,
   with ExecStart= pointed at this build's gnomond (the unit names

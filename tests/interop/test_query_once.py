@@ -1,5 +1,5 @@
 """gnomond -Q queries the configured sources once and prints their offsets
-without touching the clock (CONTRACT.md; the ntpdate replacement)."""
+without touching the clock (the ntpdate replacement)."""
 
 import re
 import subprocess

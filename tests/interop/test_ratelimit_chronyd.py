@@ -1,4 +1,4 @@
-"""A real chronyd client behind gnomond's rate limit (issue 6, acceptance 2).
+"""A real chronyd client behind gnomond's rate limit.
 
 chrony's test/simulation/135-ratelimit: server `ratelimit interval 6 burst 2
 leak 4`, client polling every 8 s (a ratio of 8), 10000 s simulated:

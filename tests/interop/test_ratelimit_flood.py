@@ -1,4 +1,4 @@
-"""Floods against gnomond's rate limiter and client log (issue 6, acceptance 2).
+"""Floods against gnomond's rate limiter and client log.
 
 - A flood from one address: once the burst is spent, only the leak fraction
   (2^-leak) gets normal replies, and with `kod = true` a share of the rest

@@ -1,4 +1,4 @@
-"""Symmetric keys against real chrony, both ways (issue 7, acceptance 2).
+"""Symmetric keys against real chrony, both ways.
 
 A. gnomond serves with a key file; one chronyd -x client per key (SHA1,
    SHA256, AES128, MD5) with `server ... key N` syncs to it (^*), and chronyd's

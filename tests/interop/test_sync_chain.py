@@ -1,4 +1,4 @@
-"""Synchronisation interop (issue 3, acceptance 2).
+"""Synchronisation interop.
 
 upstream chronyd -x (local stratum 8) -> gnomond -x -> downstream chronyd -x.
 gnomond selects the upstream within 15 s; the downstream sees gnomond at

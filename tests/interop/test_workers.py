@@ -1,4 +1,4 @@
-"""Several server workers (issue 6, acceptance 4).
+"""Several server workers.
 
 gnomond with `threads = 2` (one in the portable build) under closed-loop load
 from 300 loopback addresses: every reply is valid (mode 4, our origin, from

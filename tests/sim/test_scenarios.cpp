@@ -1,7 +1,7 @@
 // Issue 3's simulator scenarios, run on the real core (Source, SourceStats,
 // Selection, Reference through SyncEngine) against a FakeClock, with chrony's
 // own simulation-test bounds (test/simulation in chrony's repository) as the
-// minimum bar. gnomon's tighter targets (issue 3) are asserted where gnomon
+// minimum bar. gnomon's tighter targets are asserted where gnomon
 // meets them, so that a regression fails; the targets it misses are reported
 // with WARN and guarded by a looser bound. gnomon-sim prints the full table.
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 // chrony command protocol: codec (floats, addresses, timespecs, lengths,
 // layouts, round trips) and the daemon-side handler's rules, including every
-// row of the "Control channel" table in reference/bad-inputs.md.
+// row of the "Control channel" table of the bad-input checklist.
 #include <catch2/catch.hpp>
 
 #include <cmath>

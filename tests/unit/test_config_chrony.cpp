@@ -1,6 +1,6 @@
 // The chrony.conf loader: the seed's controller file, every directive that
-// CONTRACT.md lists, include/confdir/sourcedir, and the bad inputs of
-// reference/bad-inputs.md ("Config loaders").
+// the documentation lists, include/confdir/sourcedir, and the bad inputs of
+// the bad-input checklist ("Config loaders").
 #include <catch2/catch.hpp>
 
 #include <string>

@@ -1,4 +1,4 @@
-// NTS configuration (issue 7): `nts` / `nts-port` on a source, the [nts]
+// NTS configuration: `nts` / `nts-port` on a source, the [nts]
 // section with its connection limit and timeout, chrony.conf's nts,
 // ntsserverkey, ntsservercert, ntsport, ntsdumpdir, ntstrustedcerts and
 // maxntsconnections, and the --print-config round trip.

@@ -1,5 +1,5 @@
-// The TOML loader: every CONTRACT.md key, defaults, and the bad inputs of
-// reference/bad-inputs.md ("Config loaders").
+// The TOML loader: every documented key, defaults, and the bad inputs of
+// the bad-input checklist ("Config loaders").
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -37,7 +37,7 @@ Config must_load(const std::string& text) {
 
 const std::string kSource = "[[source]]\naddress = \"192.0.2.1\"\n";
 
-// CONTRACT.md's example with the commented keys set as well.
+// The documented example with the commented keys set as well.
 const char* const kContract = R"(
 [[source]]
 address = "0.centos.pool.ntp.org"
@@ -105,7 +105,7 @@ listen = ""
 
 }  // namespace
 
-TEST_CASE("toml: the whole CONTRACT.md example loads with its values", "[config][toml]") {
+TEST_CASE("toml: the whole documented example loads with its values", "[config][toml]") {
   Config c = must_load(kContract);
   REQUIRE(c.sources.size() == 1);
   const SourceConfig& s = c.sources[0];

@@ -1,5 +1,5 @@
 // The drift file's text: chrony's format, and every bad input of
-// reference/bad-inputs.md gives an error value (never a crash or a throw).
+// the bad-input checklist gives an error value (never a crash or a throw).
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // lib/nts_ntp.hpp and lib/nts_cookie.hpp: NTS requests through the real
 // server reply path (lib/server.hpp) and back into the client session;
 // cookies, the jar, unique identifiers, NAKs, server key rotation, and the
-// NTS rows of reference/bad-inputs.md.
+// NTS rows of the bad-input checklist.
 #include <catch2/catch.hpp>
 
 #include <array>

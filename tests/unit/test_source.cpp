@@ -1,5 +1,5 @@
 // lib/source.hpp: the client association. Fake replies are injected for every
-// "Client side" row of reference/bad-inputs.md; request fields, iburst timing,
+// "Client side" rows of the bad-input checklist; request fields, iburst timing,
 // reach register, poll adaptation and KoD handling are checked.
 #include <catch2/catch.hpp>
 
@@ -362,7 +362,7 @@ TEST_CASE("poll adaptation: a prediction error beyond the peer distance shortens
   CHECK(h.src.poll() < settled);
 }
 
-// --- Client side bad inputs (reference/bad-inputs.md) --------------------------
+// --- Client side bad inputs --------------------------
 
 TEST_CASE("bad input: wrong or zero origin is ignored", "[source][bad]") {
   Harness h(basic_options());
